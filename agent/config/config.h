@@ -1,0 +1,194 @@
+/*
+ * config: the layered configuration of design.md §3 -> struct agent_config.
+ *
+ * Layers, lowest to highest: built-in defaults, the config file, conf.d/*.ini
+ * beside it (byte order of names), the user-data overlays, the environment
+ * (§3.5), --set options.  A scalar key given again in a higher layer replaces
+ * the lower value; a list key may be given several times in one layer, and
+ * the highest layer that sets it wins as a whole.
+ *
+ * Every error (parse error, over-long line, unknown section or key, bad
+ * value, bad placeholder) is collected as "FILE:LINE: message" and loading
+ * goes on, so that all of them can be reported; then config_load() returns
+ * AGENT_ERR_CONFIG and no config.
+ */
+#ifndef AGENT_CONFIG_CONFIG_H
+#define AGENT_CONFIG_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/rc.h"
+
+#define CONFIG_DEFAULT_PATH "/etc/wcs-agent/agent.ini"
+
+/* A list of strings (list keys). */
+struct config_list {
+    char **items;
+    size_t n;
+};
+
+/* A free [properties] key; value "" means: remove the key. */
+struct config_prop {
+    char *key;
+    char *value;
+};
+
+enum config_user_data { CONFIG_USER_DATA_APPLY, CONFIG_USER_DATA_IGNORE };
+
+enum config_cdn_role {
+    CONFIG_CDN_UNSET, /* leave every cdn_* key alone */
+    CONFIG_CDN_OFF,
+    CONFIG_CDN_ORIGIN,
+    CONFIG_CDN_EDGE,
+    CONFIG_CDN_TRANSCODER
+};
+
+enum config_on_failure { CONFIG_ON_FAILURE_ABANDON, CONFIG_ON_FAILURE_CONTINUE };
+
+/*
+ * The effective configuration.  Strings are never NULL for keys that have a
+ * default; optional keys without a value are NULL.  After a load with facts,
+ * every placeholder is expanded.  Secret-bearing keys (licence.key,
+ * tls.private_key, tls.keystore_password and any value that is a literal
+ * from user data) hold a reference or a literal: see secretref.h.
+ */
+struct agent_config {
+    struct {
+        char *state_dir;
+        enum config_user_data user_data;
+        int64_t deadline_s;
+    } agent;
+    struct {
+        char *endpoint;
+        int64_t timeout_ms;
+        int attempts;
+    } imds;
+    struct {
+        char *region; /* NULL: from IMDS */
+    } aws;
+    struct {
+        char *home;
+        char *service;
+        char *restart_command;
+        char *status_command;
+        char *enable_command; /* "" = do not enable */
+        char *heap;           /* "keep", "4g", "50%" */
+    } wcs;
+    struct {
+        int enabled;
+        char *url;
+        char *sha256; /* NULL or 64 hex digits */
+    } update;
+    struct {
+        char *key; /* secret reference or literal, NULL: none */
+        char *command;
+    } licence;
+    struct {
+        char *certificate;
+        char *chain;
+        char *private_key;
+        char *keystore;
+        char *keystore_password;
+        char *alias;
+    } tls;
+    struct {
+        enum config_cdn_role role;
+        char *point_of_entry;
+        char *ip;
+        char *groups;
+    } cdn;
+    struct {
+        struct config_prop *items; /* in key order of first appearance */
+        size_t n;
+    } properties;
+    struct {
+        char *url;
+        int64_t timeout_s;
+        int64_t interval_ms;
+        struct config_list require;
+    } ready;
+    struct {
+        struct config_list target_group;
+        int port;
+        struct config_list classic_elb;
+        int wait_healthy;
+        int deregister_on_stop;
+    } reg;
+    struct {
+        char *lifecycle_hook;
+        char *asg;
+        char *cfn_stack;
+        char *cfn_resource;
+        enum config_on_failure on_failure;
+    } signal;
+    /* Keys (section.key) whose value came from user data as a literal secret. */
+    struct config_list literal_secrets_from_user_data;
+};
+
+/* A user-data overlay: INI text and the name used in errors ("user-data", "user-data part 2"). */
+struct config_overlay {
+    const char *name;
+    const char *text;
+    size_t len;
+};
+
+/* The facts placeholders expand to; NULL members are absent facts. */
+struct config_facts {
+    const char *instance_id;
+    const char *region;
+    const char *az;
+    const char *instance_type;
+    const char *local_ipv4;
+    const char *public_ipv4;
+    int tags_enabled;
+    const char *const *tag_keys; /* n_tags keys and values */
+    const char *const *tag_values;
+    size_t n_tags;
+};
+
+struct config_input {
+    const char *path;       /* config file; NULL: WCS_AGENT_CONFIG, else CONFIG_DEFAULT_PATH */
+    int path_required;      /* 1: a missing file is an error (given with -c or WCS_AGENT_CONFIG) */
+    const char *const *sets; /* --set "SECTION.KEY=VALUE" options */
+    size_t n_sets;
+    const struct config_overlay *overlays; /* user-data overlays, in order */
+    size_t n_overlays;
+    const struct config_facts *facts; /* NULL: placeholders are checked for syntax only */
+};
+
+/* The errors of one load, each "FILE:LINE: message" (or "--set: message", "env NAME: ..."). */
+struct config_diag {
+    char **lines;
+    size_t n;
+};
+
+/*
+ * Loads every layer of in.  AGENT_OK with *out set (free with
+ * config_free()); AGENT_ERR_CONFIG with every error in diag (release with
+ * config_diag_cleanup()); AGENT_ERR_NOMEM.
+ */
+enum agent_rc
+config_load(const struct config_input *in, struct agent_config **out, struct config_diag *diag);
+
+void
+config_free(struct agent_config *cfg);
+
+void
+config_diag_cleanup(struct config_diag *diag);
+
+/*
+ * Appends the effective configuration as INI text to out, every section and
+ * key, with secret values (licence.key, tls.private_key,
+ * tls.keystore_password given as literals, and literals from user data)
+ * printed as "***" and secret references shown as they are.
+ */
+enum agent_rc
+config_dump(const struct agent_config *cfg, struct buf *out);
+
+/* 1 when section.key is a known key (properties.* always is). */
+int
+config_key_known(const char *section, const char *key);
+
+#endif

@@ -1,0 +1,6 @@
+/* Placeholder until the command line lands. */
+int
+main(void)
+{
+    return 0;
+}
