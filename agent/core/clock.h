@@ -18,6 +18,10 @@ clock_mono_ms(void);
 time_t
 clock_now(void);
 
+/* Wall-clock milliseconds since the epoch (the fake time * 1000 when one is set). */
+int64_t
+clock_now_ms(void);
+
 /* Sets a fake wall time for tests; 0 restores the real clock. */
 void
 clock_set_fake(time_t t);
@@ -30,7 +34,14 @@ clock_sleep_ms(int64_t ms);
 void
 clock_rfc3339(time_t t, char out[32]);
 
-/* Parses "YYYY-MM-DDTHH:MM:SSZ" (UTC); AGENT_ERR_PARSE otherwise. */
+/* "2026-11-27T00:18:31.042Z" (ms since the epoch, as clock_now_ms()) into out[32]. */
+void
+clock_rfc3339_ms(int64_t ms, char out[32]);
+
+/*
+ * Parses "YYYY-MM-DDTHH:MM:SSZ" (UTC), also with fractional seconds
+ * ("...:31.123Z", dropped); AGENT_ERR_PARSE otherwise.
+ */
 enum agent_rc
 clock_parse_rfc3339(const char *s, time_t *out);
 
