@@ -1,0 +1,245 @@
+"""Shared helpers for the integration tests (run with cwd tests/integ).
+
+- agent_bin(): the binary from WCS_AGENT_BIN; raises unittest.SkipTest when
+  the variable is unset (a module calls require_agent() at import, or a
+  TwinTestCase sets need_agent = True, to skip everything).
+- run_agent(): runs the binary with a clean environment pointed at a twin,
+  returns AgentResult(rc, stdout, stderr).
+- http_request(): a urllib call that never uses a proxy.
+- TwinTestCase: starts and stops a twin per test (twin_scope = "test") or per
+  class (twin_scope = "class"), with a temp config file and state dir.
+"""
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import unittest
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SIM_DIR = os.path.normpath(os.path.join(HERE, "..", "sim"))
+if SIM_DIR not in sys.path:
+    sys.path.insert(0, SIM_DIR)
+
+import imds  # noqa: E402
+import twin  # noqa: E402
+
+# A closed loopback port: anything the test forgot to point at the twin fails fast.
+CLOSED_ENDPOINT = "http://127.0.0.1:9"
+DEFAULT_TIMEOUT_S = 60
+# Passed through to the agent so sanitizer and coverage builds keep working.
+PASS_THROUGH_ENV = (
+    "ASAN_OPTIONS",
+    "UBSAN_OPTIONS",
+    "LSAN_OPTIONS",
+    "MSAN_OPTIONS",
+    "TSAN_OPTIONS",
+    "LLVM_PROFILE_FILE",
+)
+
+AgentResult = collections.namedtuple("AgentResult", "rc stdout stderr")
+
+_NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def agent_bin():
+    """Path of the agent; SkipTest when WCS_AGENT_BIN is unset or empty."""
+    path = os.environ.get("WCS_AGENT_BIN", "")
+    if not path:
+        raise unittest.SkipTest("WCS_AGENT_BIN is not set")
+    if not os.path.isfile(path) or not os.access(path, os.X_OK):
+        raise AssertionError("WCS_AGENT_BIN=%s is not an executable file" % path)
+    return path
+
+
+def require_agent():
+    """Call at module import to skip the whole module without an agent."""
+    agent_bin()
+
+
+def clean_env(imds_url=None, home=None, extra=None):
+    """The agent's whole environment: nothing leaks in from the caller."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C",
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT": imds_url or CLOSED_ENDPOINT,
+        "AWS_ENDPOINT_URL": CLOSED_ENDPOINT,
+    }
+    if home is not None:
+        env["HOME"] = home
+    for k in PASS_THROUGH_ENV:
+        if k in os.environ:
+            env[k] = os.environ[k]
+    env.update(extra or {})
+    return env
+
+
+def run_agent(
+    args,
+    *,
+    config_path,
+    state_dir,
+    imds_url=None,
+    env=None,
+    global_args=(),
+    timeout=DEFAULT_TIMEOUT_S,
+    input=None,
+    home=None,
+):
+    """Run `wcs-agent -c CONFIG --state-dir DIR [global_args] ARGS...`.
+
+    env adds to (or, with a value of None, removes from) the clean
+    environment.  Returns AgentResult(rc, stdout, stderr) as text; raises
+    AssertionError (with the output so far) when the timeout passes.
+    """
+    argv = [agent_bin(), "-c", config_path, "--state-dir", state_dir]
+    argv += list(global_args) + list(args)
+    e = clean_env(imds_url, home=home)
+    for k, v in (env or {}).items():
+        if v is None:
+            e.pop(k, None)
+        else:
+            e[k] = v
+    # Its own process group, so a timeout also ends whatever it spawned.
+    p = subprocess.Popen(
+        argv,
+        env=e,
+        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = p.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        out, err = p.communicate()
+        raise AssertionError(
+            "agent timed out after %ss: %s\nstdout:\n%s\nstderr:\n%s"
+            % (timeout, " ".join(argv), out, err)
+        ) from None
+    return AgentResult(p.returncode, out, err)
+
+
+def http_request(method, url, headers=None, body=None, timeout=5.0):
+    """(status, headers, body bytes); HTTP errors are returned, not raised.
+    Network errors (refused, timeout) are raised."""
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with _NO_PROXY_OPENER.open(req, timeout=timeout) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        try:
+            data = e.read()
+        finally:
+            e.close()
+        return e.code, e.headers, data
+
+
+class TwinTestCase(unittest.TestCase):
+    """A test case with a running twin (self.twin, self.imds) and temp files.
+
+    Class attributes to override:
+      twin_scope  "test" (a fresh twin per test) or "class" (one per class;
+                  reset to its construction values before each test)
+      imds_kwargs ImdsTwin keyword arguments, e.g. {"faults": {...}}
+      agent_config text of the temp agent config (-c)
+      need_agent  True: skip the class when WCS_AGENT_BIN is unset
+      agent_timeout seconds per agent run
+    """
+
+    twin_scope = "test"
+    imds_kwargs = {}
+    agent_config = ""
+    need_agent = False
+    agent_timeout = DEFAULT_TIMEOUT_S
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.class_twin = None
+        if cls.need_agent:
+            agent_bin()
+        if cls.twin_scope == "class":
+            cls.class_twin = cls._make_twin()
+            cls.class_twin.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.class_twin is not None:
+            cls.class_twin.stop()
+            cls.class_twin = None
+        super().tearDownClass()
+
+    @classmethod
+    def _make_twin(cls, kwargs=None):
+        return twin.Twin(imds=dict(cls.imds_kwargs if kwargs is None else kwargs))
+
+    def setUp(self):
+        super().setUp()
+        if self.twin_scope == "class":
+            self.twin = self.class_twin
+            self.twin.imds.reset()
+        else:
+            self.twin = self._make_twin(self.imds_kwargs)
+            self.twin.start()
+            self.addCleanup(self.twin.stop)
+        self.imds = self.twin.imds
+        tmp = tempfile.TemporaryDirectory(prefix="wcs-agent-integ-")
+        self.addCleanup(tmp.cleanup)
+        self.tmp = tmp.name
+        self.home = os.path.join(self.tmp, "home")
+        self.state_dir = os.path.join(self.tmp, "state")
+        self.config_path = os.path.join(self.tmp, "agent.ini")
+        os.mkdir(self.home, 0o700)
+        os.mkdir(self.state_dir, 0o700)
+        self.write_config(self.agent_config)
+
+    def write_config(self, text, path=None):
+        """Write the agent config (mode 0600); returns its path."""
+        path = path or self.config_path
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        return path
+
+    def run_agent(self, *args, env=None, global_args=(), timeout=None, input=None):
+        return run_agent(
+            args,
+            config_path=self.config_path,
+            state_dir=self.state_dir,
+            imds_url=self.imds.url,
+            env=env,
+            global_args=global_args,
+            timeout=timeout or self.agent_timeout,
+            input=input,
+            home=self.home,
+        )
+
+    def imds_request(self, method, path, headers=None, body=None, timeout=5.0):
+        """A raw request to the twin's IMDS: (status, headers, body)."""
+        return http_request(method, self.imds.url + path, headers, body, timeout)
+
+    def imds_token(self, ttl=21600):
+        status, hdrs, body = self.imds_request(
+            "PUT", imds.TOKEN_PATH, {imds.TTL_HEADER: str(ttl)}
+        )
+        self.assertEqual(status, 200, body)
+        return body.decode("ascii")
+
+    def imds_get(self, path, token, **kw):
+        headers = {} if token is None else {imds.TOKEN_HEADER: token}
+        return self.imds_request("GET", path, headers, **kw)
+
+    def assert_all_gets_had_valid_token(self):
+        gets = self.imds.requests("GET")
+        bad = [r for r in gets if not r["token_valid"]]
+        self.assertFalse(bad, "GETs without a valid token: %r" % bad)

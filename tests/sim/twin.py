@@ -1,0 +1,324 @@
+#!/usr/bin/env python3
+"""The local twin launcher: starts the simulated AWS side on loopback.
+
+    python3 tests/sim/twin.py [IMDS options] [--imds-opts "..."] --env-file PATH
+
+starts every service on free 127.0.0.1 ports, writes the environment for the
+agent to PATH as shell lines (KEY=value, values shell-quoted) and prints the
+same lines on stdout, then stays in the foreground until SIGTERM or SIGINT and
+stops everything it started.  The IMDS options are those of imds.py (see
+--help); --imds-opts takes them as one shell-quoted string as well.
+
+Importable:
+
+    from twin import Twin
+    with Twin(imds={"faults": {...}, "metadata": {...}}) as t:
+        t.env()        # {"AWS_EC2_METADATA_SERVICE_ENDPOINT": ..., "TWIN_PID": ...}
+        t.imds         # the ImdsTwin
+
+A service is any object with a name, start(), stop() and env() -> dict.
+Later services (moto_server, a fake WCS) are added to Twin(services=[...]) or
+with Twin.add() before start(); SubprocessService runs an external server.
+"""
+
+import argparse
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import imds as imds_mod  # noqa: E402
+
+
+def free_port(host="127.0.0.1"):
+    """A port that was free a moment ago (for servers that cannot take port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(host, port, timeout, proc=None):
+    """True once host:port accepts a TCP connection; False on timeout or if
+    proc has exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+class Service:
+    """Base class: a part of the twin with start(), stop() and env()."""
+
+    name = "service"
+
+    def start(self):
+        raise NotImplementedError
+
+    def stop(self):
+        raise NotImplementedError
+
+    def env(self):
+        return {}
+
+
+class ImdsService(Service):
+    """The strict IMDSv2 server, in this process (a thread)."""
+
+    name = "imds"
+
+    def __init__(self, **kwargs):
+        self.imds = imds_mod.ImdsTwin(**kwargs)
+
+    def start(self):
+        self.imds.start()
+
+    def stop(self):
+        self.imds.stop()
+
+    def env(self):
+        return {
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT": self.imds.url,
+            "TWIN_IMDS_PORT": str(self.imds.port),
+        }
+
+
+class SubprocessService(Service):
+    """An external server started as a child process on a free port.
+
+    argv may contain "{port}" and "{host}"; env_template maps variable names
+    to strings that may contain the same placeholders.  The service is ready
+    when the port accepts connections.  stop() sends SIGTERM to the child's
+    PID, then SIGKILL after stop_timeout seconds.
+    """
+
+    def __init__(
+        self,
+        name,
+        argv,
+        env_template=None,
+        *,
+        host="127.0.0.1",
+        port=None,
+        ready_timeout=30.0,
+        stop_timeout=5.0,
+        child_env=None,
+        log_path=None,
+    ):
+        self.name = name
+        self.argv = list(argv)
+        self.env_template = dict(env_template or {})
+        self.host = host
+        self.port = port
+        self.ready_timeout = ready_timeout
+        self.stop_timeout = stop_timeout
+        self.child_env = child_env
+        self.log_path = log_path
+        self.proc = None
+        self._log = None
+
+    def _fill(self, text):
+        return text.replace("{port}", str(self.port)).replace("{host}", self.host)
+
+    def start(self):
+        if self.port is None:
+            self.port = free_port(self.host)
+        argv = [self._fill(a) for a in self.argv]
+        if self.log_path is not None:
+            self._log = open(self.log_path, "ab")
+        else:
+            self._log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=self.child_env,
+        )
+        if not wait_for_port(self.host, self.port, self.ready_timeout, self.proc):
+            out = self.output()
+            self.stop()
+            raise RuntimeError(
+                "twin service %s did not listen on %s:%d (%s); output:\n%s"
+                % (self.name, self.host, self.port, " ".join(argv), out[-2000:])
+            )
+
+    def output(self):
+        """What the child printed so far (stdout and stderr)."""
+        if self._log is None:
+            return ""
+        try:
+            self._log.flush()
+            if self.log_path is not None:
+                with open(self.log_path, "rb") as f:
+                    data = f.read()
+            else:
+                pos = self._log.tell()
+                self._log.seek(0)
+                data = self._log.read()
+                self._log.seek(pos)
+        except (OSError, ValueError):
+            return ""
+        return data.decode("utf-8", "replace")
+
+    def stop(self):
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def env(self):
+        return {k: self._fill(v) for k, v in self.env_template.items()}
+
+
+class Twin:
+    """The whole twin: a list of services started in order, stopped in reverse.
+
+    imds: keyword arguments for ImdsTwin (None: defaults; False: no IMDS).
+    services: further Service objects, started after the IMDS.
+    """
+
+    def __init__(self, imds=None, services=None):
+        self.services = []
+        if imds is not False:
+            self.services.append(ImdsService(**(imds or {})))
+        self.services.extend(services or [])
+        self._started = []
+
+    def add(self, service):
+        if self._started:
+            raise RuntimeError("twin: add services before start()")
+        self.services.append(service)
+        return service
+
+    def service(self, name):
+        for s in self.services:
+            if s.name == name:
+                return s
+        raise KeyError("twin has no service %r" % name)
+
+    @property
+    def imds(self):
+        return self.service("imds").imds
+
+    def start(self):
+        try:
+            for s in self.services:
+                s.start()
+                self._started.append(s)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self):
+        errors = []
+        while self._started:
+            s = self._started.pop()
+            try:
+                s.stop()
+            except Exception as e:  # keep stopping the others
+                errors.append("%s: %s" % (s.name, e))
+        if errors:
+            raise RuntimeError("twin stop: " + "; ".join(errors))
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def env(self):
+        out = {}
+        for s in self._started:
+            out.update(s.env())
+        out["TWIN_PID"] = str(os.getpid())
+        return out
+
+    def env_lines(self):
+        return "".join("%s=%s\n" % (k, shlex.quote(v)) for k, v in self.env().items())
+
+
+def write_env_file(path, text):
+    """Atomically: a reader polling for the file never sees half of it."""
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".twin-env-", dir=d)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Start the local twin (loopback only).")
+    p.add_argument("--env-file", required=True, help="write the agent's environment here")
+    p.add_argument("--imds-opts", default="", help="IMDS options as one shell-quoted string")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every request on stderr")
+    imds_mod.add_arguments(p)
+    args = p.parse_args(argv)
+    if args.imds_opts:
+        extra = argparse.ArgumentParser(prog="--imds-opts")
+        imds_mod.add_arguments(extra)
+        extra_args = extra.parse_args(shlex.split(args.imds_opts))
+        for k, v in vars(extra_args).items():
+            if v not in (None, False):
+                setattr(args, k, v)
+
+    stop_now = threading.Event()
+
+    def on_signal(signum, frame):
+        stop_now.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    try:
+        kw = imds_mod.twin_kwargs(args)
+        twin = Twin(imds=dict(kw, verbose=args.verbose))
+        twin.start()
+    except (ValueError, OSError, RuntimeError) as e:
+        sys.stderr.write("twin.py: %s\n" % e)
+        return 2
+    try:
+        text = twin.env_lines()
+        write_env_file(args.env_file, text)
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        while not stop_now.wait(0.5):
+            pass
+    except OSError as e:
+        sys.stderr.write("twin.py: env file %s: %s\n" % (args.env_file, e))
+        return 2
+    finally:
+        twin.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
