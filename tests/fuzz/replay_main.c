@@ -11,8 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int
 replay_file(const char *path)

@@ -1,0 +1,137 @@
+#include "run/discover.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/str.h"
+
+static void
+print_diag(const struct config_diag *diag)
+{
+    size_t i;
+
+    for (i = 0; i < diag->n; i++)
+        log_errx("%s", diag->lines[i]);
+    log_errx("configuration: %zu error%s; nothing was changed", diag->n, diag->n == 1 ? "" : "s");
+}
+
+enum agent_rc
+discover_load_config(const struct run_env *env, const struct discovery *d,
+                     struct agent_config **out)
+{
+    struct config_input in = env->in;
+    struct config_diag diag = {0};
+    enum agent_rc rc;
+
+    if (d != NULL) {
+        in.overlays = d->have_user_data ? d->ud.overlays : NULL;
+        in.n_overlays = d->have_user_data ? d->ud.n : 0;
+        in.facts = d->have_facts ? &d->cf : NULL;
+    }
+    rc = config_load(&in, out, &diag);
+    if (rc == AGENT_ERR_CONFIG)
+        print_diag(&diag);
+    else if (rc != AGENT_OK)
+        log_errx("configuration: %s", agent_rc_str(rc));
+    config_diag_cleanup(&diag);
+    return rc;
+}
+
+void
+discovery_cleanup(struct discovery *d)
+{
+    if (d->have_user_data)
+        userdata_cleanup(&d->ud);
+    if (d->have_facts)
+        imds_facts_cleanup(&d->facts);
+    imds_free(d->imds);
+    free(d->tag_keys);
+    free(d->tag_values);
+    memset(d, 0, sizeof(*d));
+}
+
+/* Builds the placeholder view of the facts. */
+static enum agent_rc
+make_view(struct discovery *d)
+{
+    const struct imds_facts *f = &d->facts;
+    size_t i, n = f->n_tags;
+
+    d->tag_keys = calloc(n + 1, sizeof(*d->tag_keys));
+    d->tag_values = calloc(n + 1, sizeof(*d->tag_values));
+    if (d->tag_keys == NULL || d->tag_values == NULL)
+        return AGENT_ERR_NOMEM;
+    for (i = 0; i < n; i++) {
+        d->tag_keys[i] = f->tags[i].key;
+        d->tag_values[i] = f->tags[i].value;
+    }
+    d->cf.instance_id = f->instance_id;
+    d->cf.region = f->region;
+    d->cf.az = f->availability_zone;
+    d->cf.instance_type = f->instance_type;
+    d->cf.local_ipv4 = f->local_ipv4;
+    d->cf.public_ipv4 = f->public_ipv4;
+    d->cf.tags_enabled = f->tags_enabled;
+    d->cf.tag_keys = d->tag_keys;
+    d->cf.tag_values = d->tag_values;
+    d->cf.n_tags = n;
+    return AGENT_OK;
+}
+
+enum agent_rc
+discover_facts(const struct agent_config *cfg, const struct deadline *dl, struct discovery *d)
+{
+    struct imds_opts o;
+    enum agent_rc rc;
+    char err[256] = "";
+
+    memset(d, 0, sizeof(*d));
+    memset(&o, 0, sizeof(o));
+    o.endpoint = cfg->imds.endpoint;
+    o.timeout_ms = cfg->imds.timeout_ms;
+    o.attempts = cfg->imds.attempts;
+    o.deadline = dl;
+    rc = imds_new(&o, &d->imds);
+    if (rc != AGENT_OK)
+        goto fail;
+    rc = imds_discover(d->imds, &d->facts);
+    if (rc != AGENT_OK)
+        goto fail;
+    d->have_facts = 1;
+    rc = make_view(d);
+    if (rc != AGENT_OK)
+        goto fail;
+    if (cfg->agent.user_data == CONFIG_USER_DATA_APPLY && d->facts.has_user_data) {
+        rc = userdata_parse(d->facts.user_data.data, d->facts.user_data.len, &d->ud, err,
+                            sizeof(err));
+        if (rc != AGENT_OK) {
+            log_errx("user-data: %s", err[0] != '\0' ? err : agent_rc_str(rc));
+            rc = AGENT_ERR_CONFIG;
+            goto fail;
+        }
+        d->have_user_data = 1;
+    }
+    return AGENT_OK;
+fail:
+    discovery_cleanup(d);
+    return rc;
+}
+
+void
+discover_summary(const struct discovery *d, char *out, size_t cap)
+{
+    const struct imds_facts *f = &d->facts;
+    const char *kind = "none";
+
+    if (d->have_user_data)
+        kind = userdata_kind_str(d->ud.kind);
+    else if (f->has_user_data)
+        kind = "ignored";
+    snprintf(out, cap, "%s %s %s %s/%s, user data: %s", f->instance_id,
+             f->availability_zone != NULL ? f->availability_zone : "-",
+             f->instance_type != NULL ? f->instance_type : "-",
+             f->local_ipv4 != NULL ? f->local_ipv4 : "-",
+             f->public_ipv4 != NULL ? f->public_ipv4 : "no public IPv4", kind);
+}

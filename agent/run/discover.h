@@ -1,0 +1,53 @@
+/*
+ * discover: the two-phase configuration load shared by run, metadata and
+ * check-config.
+ *
+ * Phase 1 loads the layers that do not need the instance (defaults, files,
+ * environment, --set) to learn how to reach IMDS.  Discovery then reads the
+ * instance's facts and user data, and phase 2 loads every layer again with
+ * the user-data overlays and expands the placeholders with the facts.
+ */
+#ifndef AGENT_RUN_DISCOVER_H
+#define AGENT_RUN_DISCOVER_H
+
+#include "aws/imds.h"
+#include "config/config.h"
+#include "config/userdata.h"
+#include "core/clock.h"
+#include "core/rc.h"
+#include "run/steps.h"
+
+struct discovery {
+    struct imds_client *imds;
+    struct imds_facts facts;
+    int have_facts;
+    struct userdata ud;
+    int have_user_data;
+    struct config_facts cf; /* a view of facts for placeholders */
+    const char **tag_keys;  /* arrays behind cf */
+    const char **tag_values;
+};
+
+/*
+ * Loads the configuration.  With d == NULL, phase 1 (no user data, no
+ * placeholder expansion); otherwise phase 2 with d's overlays and facts.
+ * Every configuration error is logged ("FILE:LINE: message"), then
+ * AGENT_ERR_CONFIG.
+ */
+enum agent_rc discover_load_config(const struct run_env *env, const struct discovery *d,
+                                   struct agent_config **out);
+
+/*
+ * Reads the facts and the user data from IMDS per cfg; the user data is
+ * parsed unless agent.user_data = ignore.  On failure d holds nothing.
+ * AGENT_ERR_CONFIG when the user data is meant for the agent but malformed.
+ */
+enum agent_rc discover_facts(const struct agent_config *cfg, const struct deadline *dl,
+                             struct discovery *d);
+
+void discovery_cleanup(struct discovery *d);
+
+/* "i-0abc eu-west-1a c5.large 10.0.1.23/203.0.113.10 user data: overlay" into out[cap]. */
+void discover_summary(const struct discovery *d, char *out, size_t cap);
+
+#endif

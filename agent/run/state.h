@@ -1,0 +1,146 @@
+/*
+ * state: <state_dir>/state.json (design.md §4), written atomically after
+ * every step, and the run lock (<state_dir>/lock, an exclusive flock).
+ *
+ * Every free-text field (detail, error) passes through the log redactor
+ * before it is written, so no registered secret can reach the file.
+ */
+#ifndef AGENT_RUN_STATE_H
+#define AGENT_RUN_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/rc.h"
+
+#define STATE_VERSION 1
+#define STATE_FILE    "state.json"
+#define STATE_LOCK    "lock"
+#define STATE_MAX     (256 * 1024)
+
+enum step_id {
+    STEP_DISCOVER,
+    STEP_SECRETS,
+    STEP_UPDATE,
+    STEP_CONFIGURE,
+    STEP_LICENCE,
+    STEP_TLS,
+    STEP_SERVICE,
+    STEP_READY,
+    STEP_REGISTER,
+    STEP_SIGNAL,
+    STEP__MAX
+};
+
+enum step_result {
+    STEP_RESULT_PENDING,
+    STEP_RESULT_OK,
+    STEP_RESULT_CHANGED,
+    STEP_RESULT_SKIPPED,
+    STEP_RESULT_FAILED,
+    STEP_RESULT__MAX
+};
+
+enum run_result {
+    RUN_RESULT_NONE,
+    RUN_RESULT_RUNNING,
+    RUN_RESULT_OK,
+    RUN_RESULT_FAILED,
+    RUN_RESULT__MAX
+};
+
+/* Bits of ready.signalled. */
+#define STATE_SIGNALLED_LIFECYCLE      0x1
+#define STATE_SIGNALLED_CLOUDFORMATION 0x2
+#define STATE_SIGNALLED_SYSTEMD        0x4
+
+struct state_step {
+    enum step_result result;
+    char started[32]; /* RFC 3339, "" when the step did not start */
+    int64_t duration_ms;
+    int attempts;
+    char detail[256]; /* short text */
+    char error[256];  /* short text, "" when none */
+};
+
+struct state {
+    char instance_id[32];
+
+    struct {
+        char id[40];
+        char started[32];
+        char finished[32];
+        enum run_result result;
+        int exit_code;
+    } run;
+    struct state_step steps[STEP__MAX];
+
+    struct {
+        char config_sha256[65];
+        char wcs_version[64];
+        char licence_sha256[65];
+        char certificate_sha256[65];
+        char download_etag[256];
+        char download_last_modified[64];
+    } applied;
+
+    struct {
+        char at[32];
+        unsigned signalled; /* STATE_SIGNALLED_* */
+    } ready;
+};
+
+/* "discover", ... for a step; NULL out of range. */
+const char *state_step_name(enum step_id id);
+
+/* The step called name; STEP__MAX when none. */
+enum step_id state_step_by_name(const char *name);
+
+const char *state_step_result_str(enum step_result r);
+
+const char *state_run_result_str(enum run_result r);
+
+/* An empty state: no instance, no run, every step pending. */
+void state_init(struct state *st);
+
+/*
+ * Reads <dir>/state.json into *st.  AGENT_ERR_ABSENT when there is none;
+ * AGENT_ERR_PARSE (logged with the path) when it is not a state document.
+ */
+enum agent_rc state_load(const char *dir, struct state *st);
+
+/* Serialises st as the JSON document of design.md §4 (redacted) into out. */
+enum agent_rc state_to_json(const struct state *st, struct buf *out);
+
+/* Parses a state document (also used by the fuzz target). */
+enum agent_rc state_from_json(const char *json, size_t len, struct state *st);
+
+/* Writes <dir>/state.json atomically with mode 0600. */
+enum agent_rc state_save(const char *dir, const struct state *st);
+
+/*
+ * Moves <dir>/state.json aside as <dir>/state.json.previous (replacing an
+ * older one).  AGENT_OK when there was nothing to move.
+ */
+enum agent_rc state_set_aside(const char *dir);
+
+/*
+ * Takes the exclusive run lock <dir>/lock without waiting.  *fd receives the
+ * open descriptor (keep it open for the run; closing releases the lock).
+ * AGENT_ERR_BUSY when another process holds it.
+ */
+enum agent_rc state_lock(const char *dir, int *fd);
+
+/* 1 when another process holds the lock now (for status). */
+int state_lock_held(const char *dir);
+
+/* Sets a step's detail / error text (truncated with "..." to fit; never fails). */
+void state_step_set_detail(struct state_step *s, const char *text);
+
+void state_step_set_error(struct state_step *s, const char *text);
+
+/* cJSON's version, for `version`. */
+const char *state_json_library_version(void);
+
+#endif

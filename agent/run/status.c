@@ -1,0 +1,111 @@
+#include "run/status.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/fileio.h"
+#include "core/log.h"
+#include "run/discover.h"
+#include "run/state.h"
+
+static void
+print_table(const struct state *st, int interrupted)
+{
+    int i;
+
+    printf("%-10s %-8s %10s  %s\n", "STEP", "RESULT", "DURATION", "DETAIL");
+    for (i = 0; i < STEP__MAX; i++) {
+        const struct state_step *s = &st->steps[i];
+        const char *text =
+            s->result == STEP_RESULT_FAILED && s->error[0] != '\0' ? s->error : s->detail;
+        char dur[32] = "-";
+
+        if (s->started[0] != '\0')
+            snprintf(dur, sizeof(dur), "%lld ms", (long long)s->duration_ms);
+        printf("%-10s %-8s %10s  %s\n", state_step_name((enum step_id)i),
+               state_step_result_str(s->result), dur, text);
+    }
+    printf("\ninstance %s, run %s, started %s", st->instance_id[0] ? st->instance_id : "-",
+           st->run.id[0] ? st->run.id : "-", st->run.started[0] ? st->run.started : "-");
+    if (st->run.finished[0] != '\0')
+        printf(", finished %s", st->run.finished);
+    printf("\nresult: %s", interrupted ? "interrupted (the run ended without finishing)"
+                                       : state_run_result_str(st->run.result));
+    if (st->run.result == RUN_RESULT_OK || st->run.result == RUN_RESULT_FAILED)
+        printf(" (exit %d)", st->run.exit_code);
+    if (st->ready.at[0] != '\0')
+        printf(", ready since %s", st->ready.at);
+    printf("\n");
+}
+
+enum agent_rc
+status_command(const struct run_env *env, const struct status_opts *o, int *exit_status)
+{
+    struct agent_config *cfg = NULL;
+    const char *dir;
+    struct state st;
+    struct deadline dl;
+    enum agent_rc rc;
+    int interrupted = 0, running;
+
+    rc = discover_load_config(env, NULL, &cfg);
+    if (rc != AGENT_OK)
+        return rc;
+    dir = env->state_dir != NULL ? env->state_dir : cfg->agent.state_dir;
+    deadline_in(&dl, (o->timeout_s > 0 ? o->timeout_s : 600) * 1000);
+    for (;;) {
+        rc = state_load(dir, &st);
+        if (rc == AGENT_ERR_ABSENT) {
+            running = state_lock_held(dir);
+            if (!running || !o->wait || deadline_expired(&dl)) {
+                if (running) {
+                    printf("a run is starting (no state recorded yet)\n");
+                    *exit_status = 4;
+                } else {
+                    printf("no run recorded on this instance (%s/%s)\n", dir, STATE_FILE);
+                    *exit_status = 3;
+                }
+                rc = AGENT_OK;
+                goto out;
+            }
+        } else if (rc != AGENT_OK) {
+            goto out;
+        } else {
+            running = st.run.result == RUN_RESULT_RUNNING && state_lock_held(dir);
+            interrupted = st.run.result == RUN_RESULT_RUNNING && !running;
+            if (!running || !o->wait || deadline_expired(&dl))
+                break;
+        }
+        clock_sleep_ms(200);
+    }
+
+    if (o->json) {
+        struct buf b;
+
+        buf_init(&b, STATE_MAX);
+        rc = state_to_json(&st, &b);
+        if (rc == AGENT_OK)
+            fwrite(b.data, 1, b.len, stdout);
+        buf_cleanup(&b);
+        if (rc != AGENT_OK)
+            goto out;
+    } else {
+        print_table(&st, interrupted);
+    }
+    if (running)
+        *exit_status = 4;
+    else if (st.run.result == RUN_RESULT_OK)
+        *exit_status = 0;
+    else if (st.run.result == RUN_RESULT_NONE)
+        *exit_status = 3;
+    else
+        *exit_status = 1;
+    rc = AGENT_OK;
+out:
+    fflush(stdout);
+    config_free(cfg);
+    return rc;
+}

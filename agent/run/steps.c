@@ -1,0 +1,328 @@
+#include "run/steps.h"
+
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/fileio.h"
+#include "core/log.h"
+#include "core/str.h"
+#include "run/discover.h"
+
+/* Everything one run carries from step to step. */
+struct run_ctx {
+    const struct run_env *env;
+    const struct run_opts *opts;
+    struct agent_config *cfg; /* phase 1 until discover, then the full config */
+    struct discovery disc;
+    struct state st;
+    char state_dir[4096]; /* fixed before user data is read */
+    struct deadline deadline;
+    unsigned changed; /* bitmask of steps that changed something */
+};
+
+typedef enum agent_rc (*step_fn)(struct run_ctx *ctx, struct state_step *rec);
+
+static enum agent_rc step_discover(struct run_ctx *ctx, struct state_step *rec);
+
+/* The pipeline, in order.  NULL: not available in this build. */
+static const step_fn step_table[STEP__MAX] = {
+    [STEP_DISCOVER] = step_discover,
+};
+
+enum agent_rc
+steps_parse_list(const char *list, const char *option, unsigned *mask)
+{
+    const char *p = list, *comma;
+    char name[32];
+    unsigned m = 0;
+
+    while (*p != '\0') {
+        size_t n;
+        enum step_id id;
+
+        comma = strchr(p, ',');
+        n = comma != NULL ? (size_t)(comma - p) : strlen(p);
+        if (n == 0 || str_copyn(name, sizeof(name), p, n) != AGENT_OK ||
+            (id = state_step_by_name(name)) == STEP__MAX) {
+            log_errx("%s: unknown step '%.*s' (steps: discover, secrets, update, configure, "
+                     "licence, tls, service, ready, register, signal)",
+                     option, (int)(n > 40 ? 40 : n), p);
+            return AGENT_ERR_USAGE;
+        }
+        m |= 1u << id;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    if (m == 0) {
+        log_errx("%s: no step named", option);
+        return AGENT_ERR_USAGE;
+    }
+    *mask = m;
+    return AGENT_OK;
+}
+
+/*
+ * discover: the instance's facts from IMDSv2, then the configuration again
+ * with the user-data overlays and placeholders; a state file left by another
+ * instance (an AMI baked without `seal`) is set aside.
+ */
+static enum agent_rc
+step_discover(struct run_ctx *ctx, struct state_step *rec)
+{
+    struct agent_config *full = NULL;
+    enum agent_rc rc;
+    char summary[256];
+
+    rc = discover_facts(ctx->cfg, &ctx->deadline, &ctx->disc);
+    if (rc != AGENT_OK) {
+        state_step_set_error(rec, rc == AGENT_ERR_CONFIG ? "user data is malformed"
+                                                         : "instance metadata unavailable");
+        return rc;
+    }
+    rc = discover_load_config(ctx->env, &ctx->disc, &full);
+    if (rc != AGENT_OK) {
+        state_step_set_error(rec, "configuration error (with user data and instance facts)");
+        return rc;
+    }
+    if (strcmp(full->agent.state_dir, ctx->cfg->agent.state_dir) != 0 &&
+        ctx->env->state_dir == NULL)
+        log_warnx("agent.state_dir from user data is not applied: the state folder (%s) is "
+                  "chosen before user data is read",
+                  ctx->state_dir);
+    config_free(ctx->cfg);
+    ctx->cfg = full;
+
+    if (ctx->st.instance_id[0] != '\0' &&
+        strcmp(ctx->st.instance_id, ctx->disc.facts.instance_id) != 0) {
+        struct state fresh;
+
+        log_warnx("state file belongs to %s, this is %s (image baked without `wcs-agent "
+                  "seal`?): set aside as %s.previous, treating this as a first boot",
+                  ctx->st.instance_id, ctx->disc.facts.instance_id, STATE_FILE);
+        rc = state_set_aside(ctx->state_dir);
+        if (rc != AGENT_OK) {
+            state_step_set_error(rec, "cannot set aside the state of another instance");
+            return rc;
+        }
+        state_init(&fresh);
+        fresh.run = ctx->st.run;
+        memcpy(fresh.steps, ctx->st.steps, sizeof(fresh.steps));
+        ctx->st = fresh;
+    }
+    rc = str_copy(ctx->st.instance_id, sizeof(ctx->st.instance_id), ctx->disc.facts.instance_id);
+    if (rc != AGENT_OK)
+        return rc;
+    discover_summary(&ctx->disc, summary, sizeof(summary));
+    state_step_set_detail(rec, summary);
+    rec->result = STEP_RESULT_OK;
+    return AGENT_OK;
+}
+
+static void
+new_run_id(char out[40])
+{
+    unsigned char r[16];
+    size_t got = 0;
+
+    while (got < sizeof(r)) {
+        ssize_t n = getrandom(r + got, sizeof(r) - got, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            /* No entropy source: fall back to time and pid, unique enough for an id. */
+            snprintf(out, 40, "%lld-%ld", (long long)clock_now(), (long)getpid());
+            return;
+        }
+        got += (size_t)n;
+    }
+    str_hex(r, sizeof(r), out, 40);
+}
+
+static int
+selected(const struct run_opts *o, enum step_id id)
+{
+    unsigned bit = 1u << id;
+
+    if (id == STEP_DISCOVER)
+        return 1;
+    if (o->only != 0 && (o->only & bit) == 0)
+        return 0;
+    return (o->skip & bit) == 0;
+}
+
+/* The state file is the run's record: a run that cannot write it fails. */
+static enum agent_rc
+save_state(struct run_ctx *ctx)
+{
+    return state_save(ctx->state_dir, &ctx->st);
+}
+
+static void
+print_progress(enum step_id id, const struct state_step *rec)
+{
+    const char *text = rec->result == STEP_RESULT_FAILED ? rec->error : rec->detail;
+
+    log_info("%-9s %-7s %6lld ms%s%s", state_step_name(id), state_step_result_str(rec->result),
+             (long long)rec->duration_ms, text[0] != '\0' ? "  " : "", text);
+}
+
+static enum agent_rc
+prepare_state_dir(const char *dir)
+{
+    if (dir[0] != '/') {
+        log_errx("state folder must be an absolute path: %s", dir);
+        return AGENT_ERR_CONFIG;
+    }
+    return fileio_mkdir_p(dir, 0700);
+}
+
+enum agent_rc
+steps_run(const struct run_env *env, const struct run_opts *opts)
+{
+    struct run_ctx ctx;
+    enum agent_rc rc, failed_rc = AGENT_OK;
+    enum step_id failed_at = STEP__MAX;
+    int lock_fd = -1, i, n_changed = 0, n_ok = 0, n_skipped = 0;
+    int64_t t0 = clock_mono_ms();
+    char failure[256] = "";
+
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.env = env;
+    ctx.opts = opts;
+    rc = discover_load_config(env, NULL, &ctx.cfg);
+    if (rc != AGENT_OK)
+        return rc;
+    rc = str_copy(ctx.state_dir, sizeof(ctx.state_dir),
+                  env->state_dir != NULL ? env->state_dir : ctx.cfg->agent.state_dir);
+    if (rc != AGENT_OK) {
+        log_errx("state folder path too long");
+        goto out;
+    }
+    deadline_in(&ctx.deadline, ctx.cfg->agent.deadline_s * 1000);
+    if (opts->dry_run) {
+        log_errx("run --dry-run: not available in this build");
+        rc = AGENT_ERR_USAGE;
+        goto out;
+    }
+    rc = prepare_state_dir(ctx.state_dir);
+    if (rc != AGENT_OK)
+        goto out;
+    rc = state_lock(ctx.state_dir, &lock_fd);
+    if (rc != AGENT_OK)
+        goto out;
+
+    rc = state_load(ctx.state_dir, &ctx.st);
+    if (rc == AGENT_ERR_PARSE) {
+        log_warnx("state: the unreadable state file is set aside as %s.previous", STATE_FILE);
+        state_set_aside(ctx.state_dir);
+        state_init(&ctx.st);
+    } else if (rc != AGENT_OK) {
+        state_init(&ctx.st);
+    }
+    new_run_id(ctx.st.run.id);
+    clock_rfc3339(clock_now(), ctx.st.run.started);
+    ctx.st.run.finished[0] = '\0';
+    ctx.st.run.result = RUN_RESULT_RUNNING;
+    ctx.st.run.exit_code = 0;
+    for (i = 0; i < STEP__MAX; i++)
+        memset(&ctx.st.steps[i], 0, sizeof(ctx.st.steps[i]));
+    rc = save_state(&ctx);
+    if (rc != AGENT_OK)
+        goto out;
+
+    for (i = 0; i < STEP__MAX; i++) {
+        struct state_step *rec = &ctx.st.steps[i];
+        int64_t s0 = clock_mono_ms();
+
+        memset(rec, 0, sizeof(*rec));
+        if (failed_at != STEP__MAX) {
+            rec->result = STEP_RESULT_SKIPPED;
+            state_step_set_detail(rec, "not run: an earlier step failed");
+        } else if (!selected(opts, (enum step_id)i)) {
+            rec->result = STEP_RESULT_SKIPPED;
+            state_step_set_detail(rec, opts->only != 0 ? "not selected (--only)"
+                                                       : "not selected (--skip)");
+        } else if (step_table[i] == NULL) {
+            rec->result = STEP_RESULT_SKIPPED;
+            state_step_set_detail(rec, "not available in this build");
+        } else if (deadline_expired(&ctx.deadline)) {
+            rec->result = STEP_RESULT_FAILED;
+            state_step_set_error(rec, "run deadline (agent.deadline) passed");
+            failed_rc = AGENT_ERR_TIMEOUT;
+            failed_at = (enum step_id)i;
+        } else {
+            clock_rfc3339(clock_now(), rec->started);
+            rec->attempts = 1;
+            log_set_step(state_step_name((enum step_id)i));
+            rc = step_table[i](&ctx, rec);
+            log_set_step(NULL);
+            rec->duration_ms = clock_mono_ms() - s0;
+            if (rc != AGENT_OK) {
+                rec->result = STEP_RESULT_FAILED;
+                if (rec->error[0] == '\0')
+                    state_step_set_error(rec, agent_rc_str(rc));
+                failed_rc = rc;
+                failed_at = (enum step_id)i;
+            } else if (rec->result == STEP_RESULT_CHANGED) {
+                ctx.changed |= 1u << i;
+            }
+        }
+        switch (rec->result) {
+        case STEP_RESULT_CHANGED:
+            n_changed++;
+            break;
+        case STEP_RESULT_OK:
+            n_ok++;
+            break;
+        case STEP_RESULT_SKIPPED:
+            n_skipped++;
+            break;
+        default:
+            break;
+        }
+        print_progress((enum step_id)i, rec);
+        rc = save_state(&ctx);
+        if (rc != AGENT_OK && failed_at == STEP__MAX) {
+            failed_rc = rc;
+            failed_at = (enum step_id)i;
+            rec->result = STEP_RESULT_FAILED;
+            state_step_set_error(rec, "cannot write the state file");
+        }
+    }
+
+    clock_rfc3339(clock_now(), ctx.st.run.finished);
+    if (failed_at != STEP__MAX) {
+        ctx.st.run.result = RUN_RESULT_FAILED;
+        ctx.st.run.exit_code = agent_rc_exit_status(failed_rc);
+        snprintf(failure, sizeof(failure), "%s", ctx.st.steps[failed_at].error);
+        log_errx("failed at %s: %s", state_step_name(failed_at), failure);
+        rc = failed_rc;
+    } else {
+        ctx.st.run.result = RUN_RESULT_OK;
+        ctx.st.run.exit_code = 0;
+        if (ctx.st.steps[STEP_READY].result == STEP_RESULT_OK)
+            clock_rfc3339(clock_now(), ctx.st.ready.at);
+        /* "ready" only when the ready step saw WCS answer; otherwise the run merely ended. */
+        log_info("%s in %.2f s (%d steps: %d changed, %d ok, %d skipped)",
+                 ctx.st.steps[STEP_READY].result == STEP_RESULT_OK ? "ready" : "finished",
+                 (double)(clock_mono_ms() - t0) / 1000.0, STEP__MAX, n_changed, n_ok, n_skipped);
+        rc = AGENT_OK;
+    }
+    if (save_state(&ctx) != AGENT_OK && rc == AGENT_OK)
+        rc = AGENT_ERR_IO;
+out:
+    if (lock_fd != -1)
+        close(lock_fd);
+    discovery_cleanup(&ctx.disc);
+    config_free(ctx.cfg);
+    return rc;
+}

@@ -1,0 +1,37 @@
+#!/bin/bash
+# The whole test suite on a fresh Debian 12 machine: installs what is missing
+# (as root), builds, runs ctest plain and under ASan+UBSan, checks the format
+# and the banned functions.
+#   tests/run.sh           everything
+#   tests/run.sh --quick   plain build and ctest only
+set -euo pipefail
+source "$(dirname "$0")/setup.sh"
+
+quick=0
+if [ "${1:-}" = "--quick" ]; then
+    quick=1
+fi
+
+install_deps
+PYTHON=$(find_python)
+echo "== python: $PYTHON"
+
+echo "== build (plain)"
+build_agent "$BUILD"
+echo "== ctest (plain)"
+ctest --test-dir "$BUILD" --output-on-failure -j2
+
+if [ "$quick" = 1 ]; then
+    exit 0
+fi
+
+echo "== build (ASan+UBSan)"
+build_agent "$BUILD-asan" -DAGENT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+echo "== ctest (ASan+UBSan)"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir "$BUILD-asan" --output-on-failure -j2
+
+echo "== source checks"
+"$ROOT/scripts/format-check.sh"
+"$ROOT/scripts/checksrc.sh"
+echo "== all tests passed"

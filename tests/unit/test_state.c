@@ -1,0 +1,231 @@
+/* Unit tests of run/state: the state document, the lock, setting aside. */
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/buf.h"
+#include "core/fileio.h"
+#include "core/log.h"
+#include "run/state.h"
+
+static char dir[64];
+
+static int
+setup(void **unused)
+{
+    (void)unused;
+    snprintf(dir, sizeof(dir), "/tmp/test_state.XXXXXX");
+    return mkdtemp(dir) == NULL ? -1 : 0;
+}
+
+static int
+teardown(void **unused)
+{
+    char path[128];
+    (void)unused;
+    snprintf(path, sizeof(path), "%s/%s", dir, STATE_FILE);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/%s.previous", dir, STATE_FILE);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/%s", dir, STATE_LOCK);
+    unlink(path);
+    rmdir(dir);
+    log_redact_clear();
+    return 0;
+}
+
+static void
+fill(struct state *st)
+{
+    state_init(st);
+    snprintf(st->instance_id, sizeof(st->instance_id), "i-0123456789abcdef0");
+    snprintf(st->run.id, sizeof(st->run.id), "abc123");
+    snprintf(st->run.started, sizeof(st->run.started), "2026-11-27T00:00:00Z");
+    snprintf(st->run.finished, sizeof(st->run.finished), "2026-11-27T00:00:02Z");
+    st->run.result = RUN_RESULT_FAILED;
+    st->run.exit_code = 1;
+    st->steps[STEP_DISCOVER].result = STEP_RESULT_OK;
+    st->steps[STEP_DISCOVER].duration_ms = 12;
+    st->steps[STEP_DISCOVER].attempts = 1;
+    snprintf(st->steps[STEP_DISCOVER].started, 32, "2026-11-27T00:00:00Z");
+    state_step_set_detail(&st->steps[STEP_DISCOVER], "i-0123 \"quoted\" \\ detail");
+    st->steps[STEP_CONFIGURE].result = STEP_RESULT_FAILED;
+    state_step_set_error(&st->steps[STEP_CONFIGURE], "cannot write");
+    st->steps[STEP_SIGNAL].result = STEP_RESULT_SKIPPED;
+    snprintf(st->applied.config_sha256, 65, "%064d", 7);
+    snprintf(st->applied.download_etag, 256, "\"etag-1\"");
+    snprintf(st->ready.at, 32, "2026-11-27T00:00:02Z");
+    st->ready.signalled = STATE_SIGNALLED_LIFECYCLE | STATE_SIGNALLED_SYSTEMD;
+}
+
+static void
+test_roundtrip(void **unused)
+{
+    struct state a, b;
+    (void)unused;
+
+    fill(&a);
+    assert_int_equal(state_save(dir, &a), AGENT_OK);
+    assert_int_equal(state_load(dir, &b), AGENT_OK);
+    assert_memory_equal(&a, &b, sizeof(a));
+}
+
+static void
+test_file_mode_and_fields(void **unused)
+{
+    struct state a;
+    struct stat sb;
+    struct buf b;
+    char path[128];
+    (void)unused;
+
+    fill(&a);
+    assert_int_equal(state_save(dir, &a), AGENT_OK);
+    snprintf(path, sizeof(path), "%s/%s", dir, STATE_FILE);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    buf_init(&b, STATE_MAX);
+    assert_int_equal(fileio_read(path, &b), AGENT_OK);
+    assert_non_null(strstr(b.data, "\"version\":\t1"));
+    assert_non_null(strstr(b.data, "\"result\":\t\"failed\""));
+    assert_non_null(strstr(b.data, "\"name\":\t\"signal\""));
+    assert_non_null(strstr(b.data, "\"signalled\":\t[\"lifecycle\", \"systemd\"]"));
+    assert_non_null(strstr(b.data, "\"error\":\t\"cannot write\""));
+    buf_cleanup(&b);
+}
+
+static void
+test_missing_and_corrupt(void **unused)
+{
+    struct state st;
+    char path[128];
+    static const char *const bad[] = {
+        "",
+        "{",
+        "[]",
+        "{\"version\":2}",
+        "{\"version\":1,\"steps\":[{\"name\":\"nope\"}]}",
+        "{\"version\":1,\"run\":{\"result\":\"bogus\"}}",
+        "{\"version\":1,\"instance_id\":\"i-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}",
+        "{\"version\":1,\"steps\":[{\"name\":\"discover\",\"result\":\"ok\",\"duration_ms\":-5}]}",
+    };
+    size_t i;
+    (void)unused;
+
+    assert_int_equal(state_load(dir, &st), AGENT_ERR_ABSENT);
+    snprintf(path, sizeof(path), "%s/%s", dir, STATE_FILE);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(fileio_write_atomic(path, bad[i], strlen(bad[i]), 0600, 0), AGENT_OK);
+        assert_int_equal(state_load(dir, &st), AGENT_ERR_PARSE);
+    }
+}
+
+static void
+test_redaction(void **unused)
+{
+    struct state a;
+    struct buf b;
+    (void)unused;
+
+    fill(&a);
+    state_step_set_error(&a.steps[STEP_LICENCE], "activation said: key LIC-SECRET-42 rejected");
+    assert_int_equal(log_redact_add("LIC-SECRET-42", 13), AGENT_OK);
+    buf_init(&b, STATE_MAX);
+    assert_int_equal(state_to_json(&a, &b), AGENT_OK);
+    assert_null(strstr(b.data, "LIC-SECRET-42"));
+    assert_non_null(strstr(b.data, "key *** rejected"));
+    buf_cleanup(&b);
+}
+
+static void
+test_set_aside(void **unused)
+{
+    struct state a, b;
+    char path[128];
+    (void)unused;
+
+    fill(&a);
+    assert_int_equal(state_set_aside(dir), AGENT_OK); /* nothing to move */
+    assert_int_equal(state_save(dir, &a), AGENT_OK);
+    assert_int_equal(state_set_aside(dir), AGENT_OK);
+    assert_int_equal(state_load(dir, &b), AGENT_ERR_ABSENT);
+    snprintf(path, sizeof(path), "%s/%s.previous", dir, STATE_FILE);
+    assert_int_equal(access(path, F_OK), 0);
+}
+
+static void
+test_lock(void **unused)
+{
+    int fd = -1, fd2 = -1, status;
+    pid_t pid;
+    (void)unused;
+
+    assert_int_equal(state_lock_held(dir), 0);
+    assert_int_equal(state_lock(dir, &fd), AGENT_OK);
+    /* flock is per open file description: a second open in this process conflicts too. */
+    assert_int_equal(state_lock(dir, &fd2), AGENT_ERR_BUSY);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(state_lock_held(dir) == 1 ? 0 : 1);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(fd);
+    assert_int_equal(state_lock_held(dir), 0);
+    assert_int_equal(state_lock(dir, &fd2), AGENT_OK);
+    close(fd2);
+}
+
+static void
+test_names(void **unused)
+{
+    int i;
+    (void)unused;
+
+    for (i = 0; i < STEP__MAX; i++)
+        assert_int_equal(state_step_by_name(state_step_name((enum step_id)i)), i);
+    assert_int_equal(state_step_by_name("bogus"), STEP__MAX);
+    assert_null(state_step_name(STEP__MAX));
+    assert_string_equal(state_step_name(STEP_LICENCE), "licence");
+}
+
+static void
+test_text_truncation(void **unused)
+{
+    struct state_step s;
+    char longtext[600];
+    (void)unused;
+
+    memset(longtext, 'x', sizeof(longtext) - 1);
+    longtext[sizeof(longtext) - 1] = '\0';
+    state_step_set_detail(&s, longtext);
+    assert_int_equal(strlen(s.detail), sizeof(s.detail) - 1);
+    assert_string_equal(s.detail + sizeof(s.detail) - 4, "...");
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_mode_and_fields, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_and_corrupt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_set_aside, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_text_truncation),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
