@@ -28,10 +28,10 @@
 #define IMDS_MAX_USER_DATA    (64 * 1024)
 
 struct imds_opts {
-    const char *endpoint;            /* base URL; NULL: AWS_EC2_METADATA_SERVICE_ENDPOINT or the default */
-    int64_t timeout_ms;              /* per attempt (imds.timeout_ms) */
-    int attempts;                    /* per request (imds.attempts) */
-    const struct deadline *deadline; /* the run deadline, or NULL */
+    const char *endpoint; /* base URL; NULL: AWS_EC2_METADATA_SERVICE_ENDPOINT or the default */
+    int64_t timeout_ms;   /* per attempt (imds.timeout_ms) */
+    int attempts;         /* per request (imds.attempts) */
+    const struct deadline *deadline; /* the run deadline or NULL (borrowed) */
 };
 
 struct imds_client;
@@ -40,11 +40,9 @@ struct imds_client;
  * A client for o (copied).  AGENT_ERR_DISABLED when AWS_EC2_METADATA_DISABLED
  * is true (logged), AGENT_ERR_CONFIG for an endpoint that is not an http URL.
  */
-enum agent_rc
-imds_new(const struct imds_opts *o, struct imds_client **out);
+enum agent_rc imds_new(const struct imds_opts *o, struct imds_client **out);
 
-void
-imds_free(struct imds_client *c);
+void imds_free(struct imds_client *c);
 
 /*
  * The raw value under path: a path starting with '/' is taken from the root
@@ -53,12 +51,10 @@ imds_free(struct imds_client *c);
  * logged), AGENT_ERR_DISABLED on 403, AGENT_ERR_TIMEOUT / AGENT_ERR_NET after
  * the retries, AGENT_ERR_HTTP for other statuses.
  */
-enum agent_rc
-imds_get(struct imds_client *c, const char *path, struct buf *out);
+enum agent_rc imds_get(struct imds_client *c, const char *path, struct buf *out);
 
 /* Number of token PUTs and GETs made so far (for tests and debug logs). */
-void
-imds_counters(const struct imds_client *c, unsigned *token_puts, unsigned *gets);
+void imds_counters(const struct imds_client *c, unsigned *token_puts, unsigned *gets);
 
 struct imds_tag {
     char *key;
@@ -81,21 +77,21 @@ enum imds_user_data_kind {
 /* The discovered facts; a string is NULL when the fact is absent. */
 struct imds_facts {
     char *instance_id;
-    char *region;            /* placement/region, else the identity document's */
+    char *region; /* placement/region, else the identity document's */
     char *availability_zone;
     char *instance_type;
     char *local_ipv4;
-    char *public_ipv4;       /* NULL: no public address */
+    char *public_ipv4; /* NULL: no public address */
     char *mac;
-    char *account_id;        /* identity document */
-    char *image_id;          /* identity document */
-    char *partition_domain;  /* services/domain */
-    char *lifecycle_state;   /* autoscaling/target-lifecycle-state */
-    char *role;              /* instance profile role name */
-    int tags_enabled;        /* 0: instance metadata tags are off */
+    char *account_id;       /* identity document */
+    char *image_id;         /* identity document */
+    char *partition_domain; /* services/domain */
+    char *lifecycle_state;  /* autoscaling/target-lifecycle-state */
+    char *role;             /* instance profile role name */
+    int tags_enabled;       /* 0: instance metadata tags are off */
     struct imds_tag *tags;
     size_t n_tags;
-    struct buf user_data;    /* raw bytes as served; len 0 when none */
+    struct buf user_data; /* raw bytes as served; len 0 when none */
     int has_user_data;
 };
 
@@ -104,26 +100,22 @@ struct imds_facts {
  * identity document are required; the rest may be absent.  Writes *f only on
  * success; release with imds_facts_cleanup().
  */
-enum agent_rc
-imds_discover(struct imds_client *c, struct imds_facts *f);
+enum agent_rc imds_discover(struct imds_client *c, struct imds_facts *f);
 
-void
-imds_facts_cleanup(struct imds_facts *f);
+void imds_facts_cleanup(struct imds_facts *f);
 
 /* The value of tag key in f, or NULL. */
-const char *
-imds_facts_tag(const struct imds_facts *f, const char *key);
+const char *imds_facts_tag(const struct imds_facts *f, const char *key);
 
 /*
  * Role credentials for role.  Checks Code == "Success" and that all four
  * fields are present (AGENT_ERR_PARSE otherwise, logged without values).
  * Release with imds_role_creds_cleanup() (wipes).
  */
-enum agent_rc
-imds_role_credentials(struct imds_client *c, const char *role, struct imds_role_creds *out);
+enum agent_rc imds_role_credentials(struct imds_client *c, const char *role,
+                                    struct imds_role_creds *out);
 
-void
-imds_role_creds_cleanup(struct imds_role_creds *rc);
+void imds_role_creds_cleanup(struct imds_role_creds *rc);
 
 /*
  * Parsers, exposed for unit tests and fuzzing (no I/O).
@@ -131,10 +123,8 @@ imds_role_creds_cleanup(struct imds_role_creds *rc);
  * instanceType, availabilityZone, privateIp into the matching fields of f
  * that are still NULL.
  */
-enum agent_rc
-imds_parse_identity(const char *json, size_t len, struct imds_facts *f);
+enum agent_rc imds_parse_identity(const char *json, size_t len, struct imds_facts *f);
 
-enum agent_rc
-imds_parse_role_creds(const char *json, size_t len, struct imds_role_creds *out);
+enum agent_rc imds_parse_role_creds(const char *json, size_t len, struct imds_role_creds *out);
 
 #endif

@@ -51,33 +51,34 @@ enum http_fail {
 /*
  * Called with each piece of the body when set (streaming downloads); return
  * 0 to go on, non-zero to abort the transfer (HTTP_FAIL_ABORTED).  The body
- * buffer of the response is then left empty.
+ * buffer of the response is then left empty.  When the non-zero value is an
+ * enum agent_rc code, http_perform() returns it; otherwise AGENT_ERR_IO.
  */
 typedef int (*http_sink_fn)(void *ctx, const void *data, size_t len);
 
 struct http_request {
-    const char *method;               /* "GET", "PUT", "POST", "HEAD" */
-    const char *url;                  /* absolute http(s) URL */
-    const char *const *headers;       /* NULL-terminated "Name: value" lines, or NULL */
-    const void *body;                 /* request body, or NULL */
+    const char *method;         /* "GET", "PUT", "POST", "HEAD" */
+    const char *url;            /* absolute http(s) URL */
+    const char *const *headers; /* NULL-terminated "Name: value" lines, or NULL */
+    const void *body;           /* request body, or NULL */
     size_t body_len;
-    int64_t timeout_ms;               /* whole request; required (> 0) */
-    int64_t connect_timeout_ms;       /* 0: same as timeout_ms */
-    size_t max_response;              /* body cap in bytes; required (> 0) unless sink is set */
-    unsigned flags;                   /* HTTP_* above */
-    http_sink_fn sink;                /* optional streaming body consumer */
+    int64_t timeout_ms;         /* whole request; required (> 0) */
+    int64_t connect_timeout_ms; /* 0: same as timeout_ms */
+    size_t max_response;        /* body cap in bytes; required (> 0) unless sink is set */
+    unsigned flags;             /* HTTP_* above */
+    http_sink_fn sink;          /* optional streaming body consumer */
     void *sink_ctx;
-    int64_t low_speed_ms;             /* optional: abort when under 1 byte/s for this long; 0 off */
+    int64_t low_speed_ms; /* optional: abort when under 1 byte/s for this long; 0 off */
 };
 
 struct http_response {
-    long status;             /* HTTP status, 0 when none arrived */
-    enum http_fail fail;     /* why no status arrived */
-    char error[256];         /* one-line description of a failure, "" on success */
-    struct buf body;         /* the body (capped), unless a sink consumed it */
-    struct buf headers;      /* raw header block of the final response, "Name: value\r\n" lines */
-    int connected;           /* 1 when the TCP connection was established */
-    int64_t elapsed_ms;      /* total time */
+    long status;         /* HTTP status, 0 when none arrived */
+    enum http_fail fail; /* why no status arrived */
+    char error[256];     /* one-line description of a failure, "" on success */
+    struct buf body;     /* the body (capped), unless a sink consumed it */
+    struct buf headers;  /* raw header block of the final response, "Name: value\r\n" lines */
+    int connected;       /* 1 when the TCP connection was established */
+    int64_t elapsed_ms;  /* total time */
 };
 
 /*
@@ -89,58 +90,57 @@ struct http_response {
  * redacted).  resp must be initialised with http_response_init() and
  * released with http_response_cleanup().
  */
-enum agent_rc
-http_perform(const struct http_request *req, struct http_response *resp);
+enum agent_rc http_perform(const struct http_request *req, struct http_response *resp);
 
 /* Prepares resp with the body capped at max_body bytes. */
-void
-http_response_init(struct http_response *resp, size_t max_body);
+void http_response_init(struct http_response *resp, size_t max_body);
 
 /* Empties resp for another attempt (keeps the body cap). */
-void
-http_response_reset(struct http_response *resp);
+void http_response_reset(struct http_response *resp);
 
-void
-http_response_cleanup(struct http_response *resp);
+void http_response_cleanup(struct http_response *resp);
 
 /*
  * The value of the first header called name (case-insensitive) in the
  * response, copied into out[cap] with surrounding spaces removed.
  * AGENT_ERR_ABSENT when there is none, AGENT_ERR_TOOBIG when it does not fit.
  */
-enum agent_rc
-http_response_header(const struct http_response *resp, const char *name, char *out, size_t cap);
+enum agent_rc http_response_header(const struct http_response *resp, const char *name, char *out,
+                                   size_t cap);
 
 /* "connection refused", "timed out after connecting", ... */
-const char *
-http_fail_str(enum http_fail f);
+const char *http_fail_str(enum http_fail f);
 
 /*
  * 1 when the URL's host is a loopback address (127.0.0.0/8, ::1, localhost).
  */
-int
-http_url_is_loopback(const char *url);
+int http_url_is_loopback(const char *url);
+
+/*
+ * 1 when plain http may be used for url with HTTP_ALLOW_HTTP: an http URL
+ * whose host is loopback or an IMDS address (169.254.169.254,
+ * [fd00:ec2::254]).  0 for anything else, including https URLs.
+ */
+int http_url_plain_http_ok(const char *url);
+
+/* The cap on the header block kept in http_response.headers. */
+#define HTTP_MAX_HEADERS (64 * 1024)
 
 /* The transport seam: tests install a function that answers requests. */
 struct http_transport {
-    enum agent_rc (*perform)(void *ctx, const struct http_request *req,
-                             struct http_response *resp);
+    enum agent_rc (*perform)(void *ctx, const struct http_request *req, struct http_response *resp);
     void *ctx;
 };
 
 /* Installs t (copied); NULL restores libcurl. */
-void
-http_set_transport(const struct http_transport *t);
+void http_set_transport(const struct http_transport *t);
 
 /* curl_global_init / cleanup; call once from main. */
-enum agent_rc
-http_global_init(void);
+enum agent_rc http_global_init(void);
 
-void
-http_global_cleanup(void);
+void http_global_cleanup(void);
 
 /* "libcurl/7.88.1 OpenSSL/3.0.19 ..." for `version`. */
-const char *
-http_library_version(void);
+const char *http_library_version(void);
 
 #endif
