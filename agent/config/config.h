@@ -1,7 +1,7 @@
 /*
  * config: the layered configuration of design.md §3 -> struct agent_config.
  *
- * Layers, lowest to highest: built-in defaults, the config file, conf.d/*.ini
+ * Layers, lowest to highest: built-in defaults, the config file, conf.d/NAME.ini files
  * beside it (byte order of names), the user-data overlays, the environment
  * (§3.5), --set options.  A scalar key given again in a higher layer replaces
  * the lower value; a list key may be given several times in one layer, and
@@ -10,7 +10,24 @@
  * Every error (parse error, over-long line, unknown section or key, bad
  * value, bad placeholder) is collected as "FILE:LINE: message" and loading
  * goes on, so that all of them can be reported; then config_load() returns
- * AGENT_ERR_CONFIG and no config.
+ * AGENT_ERR_CONFIG and no config.  Errors come in layer order, then line
+ * order.  A value is checked in every layer that gives it, even when a
+ * higher layer overrides it.
+ *
+ * INI rules (inih r55, read through our own line reader): a line holds at
+ * most CONFIG_LINE_MAX bytes (without its LF / CRLF); section and key names
+ * at most CONFIG_NAME_MAX; "key = value" or "key: value"; ';' or '#' starts
+ * a comment line, " ;" an inline comment; leading blanks are ignored (there
+ * are no multi-line values: an indented line is a line of its own).  A
+ * config file that is group- or world-writable is refused (its commands run
+ * as root).
+ *
+ * Values: "" unsets an optional key; for a list key, "" empties the list in
+ * its layer (--set ready.require=); for properties.KEY it means "remove
+ * KEY".  Literal secrets (licence.key, tls.private_key,
+ * tls.keystore_password not given as a reference) are taken verbatim: no
+ * placeholder expansion, never quoted in an error.  Every value is refused
+ * when it holds CR, LF or NUL.
  */
 #ifndef AGENT_CONFIG_CONFIG_H
 #define AGENT_CONFIG_CONFIG_H
@@ -22,6 +39,8 @@
 #include "core/rc.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/wcs-agent/agent.ini"
+#define CONFIG_LINE_MAX     199 /* bytes in one INI line: Debian inih r55 INI_MAX_LINE - 1 */
+#define CONFIG_NAME_MAX     49  /* bytes in a section or key name (inih r55 buffers) */
 
 /* A list of strings (list keys). */
 struct config_list {
@@ -35,7 +54,10 @@ struct config_prop {
     char *value;
 };
 
-enum config_user_data { CONFIG_USER_DATA_APPLY, CONFIG_USER_DATA_IGNORE };
+enum config_user_data {
+    CONFIG_USER_DATA_APPLY,
+    CONFIG_USER_DATA_IGNORE
+};
 
 enum config_cdn_role {
     CONFIG_CDN_UNSET, /* leave every cdn_* key alone */
@@ -45,7 +67,10 @@ enum config_cdn_role {
     CONFIG_CDN_TRANSCODER
 };
 
-enum config_on_failure { CONFIG_ON_FAILURE_ABANDON, CONFIG_ON_FAILURE_CONTINUE };
+enum config_on_failure {
+    CONFIG_ON_FAILURE_ABANDON,
+    CONFIG_ON_FAILURE_CONTINUE
+};
 
 /*
  * The effective configuration.  Strings are never NULL for keys that have a
@@ -60,14 +85,17 @@ struct agent_config {
         enum config_user_data user_data;
         int64_t deadline_s;
     } agent;
+
     struct {
         char *endpoint;
         int64_t timeout_ms;
         int attempts;
     } imds;
+
     struct {
         char *region; /* NULL: from IMDS */
     } aws;
+
     struct {
         char *home;
         char *service;
@@ -76,15 +104,18 @@ struct agent_config {
         char *enable_command; /* "" = do not enable */
         char *heap;           /* "keep", "4g", "50%" */
     } wcs;
+
     struct {
         int enabled;
         char *url;
         char *sha256; /* NULL or 64 hex digits */
     } update;
+
     struct {
         char *key; /* secret reference or literal, NULL: none */
         char *command;
     } licence;
+
     struct {
         char *certificate;
         char *chain;
@@ -93,22 +124,26 @@ struct agent_config {
         char *keystore_password;
         char *alias;
     } tls;
+
     struct {
         enum config_cdn_role role;
         char *point_of_entry;
         char *ip;
         char *groups;
     } cdn;
+
     struct {
         struct config_prop *items; /* in key order of first appearance */
         size_t n;
     } properties;
+
     struct {
         char *url;
         int64_t timeout_s;
         int64_t interval_ms;
         struct config_list require;
     } ready;
+
     struct {
         struct config_list target_group;
         int port;
@@ -116,6 +151,7 @@ struct agent_config {
         int wait_healthy;
         int deregister_on_stop;
     } reg;
+
     struct {
         char *lifecycle_hook;
         char *asg;
@@ -149,8 +185,8 @@ struct config_facts {
 };
 
 struct config_input {
-    const char *path;       /* config file; NULL: WCS_AGENT_CONFIG, else CONFIG_DEFAULT_PATH */
-    int path_required;      /* 1: a missing file is an error (given with -c or WCS_AGENT_CONFIG) */
+    const char *path;        /* config file; NULL: WCS_AGENT_CONFIG, else CONFIG_DEFAULT_PATH */
+    int path_required;       /* 1: a missing file is an error (given with -c or WCS_AGENT_CONFIG) */
     const char *const *sets; /* --set "SECTION.KEY=VALUE" options */
     size_t n_sets;
     const struct config_overlay *overlays; /* user-data overlays, in order */
@@ -169,14 +205,22 @@ struct config_diag {
  * config_free()); AGENT_ERR_CONFIG with every error in diag (release with
  * config_diag_cleanup()); AGENT_ERR_NOMEM.
  */
-enum agent_rc
-config_load(const struct config_input *in, struct agent_config **out, struct config_diag *diag);
+enum agent_rc config_load(const struct config_input *in, struct agent_config **out,
+                          struct config_diag *diag);
 
-void
-config_free(struct agent_config *cfg);
+/*
+ * As config_load(), with text[0..len) (borrowed) as the config file, named
+ * name in errors ("config" when NULL); in->path is not read and no conf.d is
+ * read.  For tests and fuzzing.
+ */
+enum agent_rc config_load_string(const char *name, const char *text, size_t len,
+                                 const struct config_input *in, struct agent_config **out,
+                                 struct config_diag *diag);
 
-void
-config_diag_cleanup(struct config_diag *diag);
+/* Frees cfg, wiping every secret value first; accepts NULL. */
+void config_free(struct agent_config *cfg);
+
+void config_diag_cleanup(struct config_diag *diag);
 
 /*
  * Appends the effective configuration as INI text to out, every section and
@@ -184,11 +228,9 @@ config_diag_cleanup(struct config_diag *diag);
  * tls.keystore_password given as literals, and literals from user data)
  * printed as "***" and secret references shown as they are.
  */
-enum agent_rc
-config_dump(const struct agent_config *cfg, struct buf *out);
+enum agent_rc config_dump(const struct agent_config *cfg, struct buf *out);
 
 /* 1 when section.key is a known key (properties.* always is). */
-int
-config_key_known(const char *section, const char *key);
+int config_key_known(const char *section, const char *key);
 
 #endif
