@@ -31,6 +31,17 @@ discover_load_config(const struct run_env *env, const struct discovery *d,
         in.facts = d->have_facts ? &d->cf : NULL;
     }
     rc = config_load(&in, out, &diag);
+    if (rc == AGENT_OK && d != NULL) {
+        size_t i;
+        const struct config_list *lit = &(*out)->literal_secrets_from_user_data;
+
+        /* User data is readable by every process and in the EC2 console (design.md §3.3). */
+        for (i = 0; i < lit->n; i++)
+            log_warnx("%s is a literal secret in user data, which every process on the "
+                      "instance and the EC2 console can read; use a secret reference "
+                      "(ssm:, secretsmanager:, s3://, file:, env:)",
+                      lit->items[i]);
+    }
     if (rc == AGENT_ERR_CONFIG)
         print_diag(&diag);
     else if (rc != AGENT_OK)

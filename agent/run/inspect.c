@@ -90,15 +90,18 @@ print_text(const struct discovery *d)
     size_t i, n = fact_rows(d, rows);
 
     for (i = 0; i < n; i++)
-        printf("%-18s %s\n", rows[i].name, rows[i].value != NULL ? rows[i].value : "-");
+        printf("%s:%*s %s\n", rows[i].name, (int)(18 - strlen(rows[i].name)), "",
+               rows[i].value != NULL ? rows[i].value : "-");
     if (!d->facts.tags_enabled) {
-        printf("%-18s %s\n", "tags", "- (instance metadata tags are off)");
+        printf("tags:%14s %s\n", "", "- (instance metadata tags are off)");
     } else {
-        printf("%-18s %zu\n", "tags", d->facts.n_tags);
+        printf("tags:%14s %zu\n", "", d->facts.n_tags);
         for (i = 0; i < d->facts.n_tags; i++)
-            printf("  %-16s %s\n", d->facts.tags[i].key, d->facts.tags[i].value);
+            printf("  %s:%*s %s\n", d->facts.tags[i].key,
+                   (int)(strlen(d->facts.tags[i].key) < 16 ? 16 - strlen(d->facts.tags[i].key) : 0),
+                   "", d->facts.tags[i].value);
     }
-    printf("%-18s %s\n", "user_data", user_data_kind(d));
+    printf("user_data:%9s %s\n", "", user_data_kind(d));
 }
 
 enum agent_rc

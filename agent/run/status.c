@@ -12,7 +12,7 @@
 #include "run/state.h"
 
 static void
-print_table(const struct state *st, int interrupted)
+print_table(const struct state *st, int running, int interrupted)
 {
     int i;
 
@@ -32,9 +32,10 @@ print_table(const struct state *st, int interrupted)
            st->run.id[0] ? st->run.id : "-", st->run.started[0] ? st->run.started : "-");
     if (st->run.finished[0] != '\0')
         printf(", finished %s", st->run.finished);
-    printf("\nresult: %s", interrupted ? "interrupted (the run ended without finishing)"
-                                       : state_run_result_str(st->run.result));
-    if (st->run.result == RUN_RESULT_OK || st->run.result == RUN_RESULT_FAILED)
+    printf("\nresult: %s", running       ? "running (a run holds the lock)"
+                           : interrupted ? "interrupted (the run ended without finishing)"
+                                         : state_run_result_str(st->run.result));
+    if (!running && (st->run.result == RUN_RESULT_OK || st->run.result == RUN_RESULT_FAILED))
         printf(" (exit %d)", st->run.exit_code);
     if (st->ready.at[0] != '\0')
         printf(", ready since %s", st->ready.at);
@@ -74,7 +75,8 @@ status_command(const struct run_env *env, const struct status_opts *o, int *exit
         } else if (rc != AGENT_OK) {
             goto out;
         } else {
-            running = st.run.result == RUN_RESULT_RUNNING && state_lock_held(dir);
+            /* A held lock means a run is in progress, even one that has not written yet. */
+            running = state_lock_held(dir);
             interrupted = st.run.result == RUN_RESULT_RUNNING && !running;
             if (!running || !o->wait || deadline_expired(&dl))
                 break;
@@ -93,7 +95,7 @@ status_command(const struct run_env *env, const struct status_opts *o, int *exit
         if (rc != AGENT_OK)
             goto out;
     } else {
-        print_table(&st, interrupted);
+        print_table(&st, running, interrupted);
     }
     if (running)
         *exit_status = 4;

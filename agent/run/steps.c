@@ -26,6 +26,12 @@ struct run_ctx {
     char state_dir[4096]; /* fixed before user data is read */
     struct deadline deadline;
     unsigned changed; /* bitmask of steps that changed something */
+    /* discover runs before the lock (discover_phase); its outcome is kept here. */
+    enum agent_rc disc_rc;
+    char disc_error[128];
+    char disc_started[32];
+    int64_t disc_t0;
+    int64_t disc_ms;
 };
 
 typedef enum agent_rc (*step_fn)(struct run_ctx *ctx, struct state_step *rec);
@@ -71,27 +77,31 @@ steps_parse_list(const char *list, const char *option, unsigned *mask)
 }
 
 /*
- * discover: the instance's facts from IMDSv2, then the configuration again
- * with the user-data overlays and placeholders; a state file left by another
- * instance (an AMI baked without `seal`) is set aside.
+ * discover, first half: the instance's facts from IMDSv2, then the
+ * configuration again with the user-data overlays and placeholders.  It runs
+ * under the lock but before the state file is touched: it only reads, and a
+ * configuration error found here must leave the state as it was.
  */
 static enum agent_rc
-step_discover(struct run_ctx *ctx, struct state_step *rec)
+discover_phase(struct run_ctx *ctx)
 {
     struct agent_config *full = NULL;
     enum agent_rc rc;
-    char summary[256];
 
+    clock_rfc3339(clock_now(), ctx->disc_started);
+    ctx->disc_t0 = clock_mono_ms();
     rc = discover_facts(ctx->cfg, &ctx->deadline, &ctx->disc);
     if (rc != AGENT_OK) {
-        state_step_set_error(rec, rc == AGENT_ERR_CONFIG ? "user data is malformed"
-                                                         : "instance metadata unavailable");
-        return rc;
+        snprintf(ctx->disc_error, sizeof(ctx->disc_error), "%s",
+                 rc == AGENT_ERR_CONFIG ? "user data is malformed"
+                                        : "instance metadata unavailable");
+        goto out;
     }
     rc = discover_load_config(ctx->env, &ctx->disc, &full);
     if (rc != AGENT_OK) {
-        state_step_set_error(rec, "configuration error (with user data and instance facts)");
-        return rc;
+        snprintf(ctx->disc_error, sizeof(ctx->disc_error), "%s",
+                 "configuration error (with user data and instance facts)");
+        goto out;
     }
     if (strcmp(full->agent.state_dir, ctx->cfg->agent.state_dir) != 0 &&
         ctx->env->state_dir == NULL)
@@ -100,7 +110,28 @@ step_discover(struct run_ctx *ctx, struct state_step *rec)
                   ctx->state_dir);
     config_free(ctx->cfg);
     ctx->cfg = full;
+out:
+    ctx->disc_ms = clock_mono_ms() - ctx->disc_t0;
+    ctx->disc_rc = rc;
+    return rc;
+}
 
+/*
+ * discover, second half (under the lock): a state file left by another
+ * instance (an AMI baked without `seal`) is set aside, and the record is
+ * written.
+ */
+static enum agent_rc
+step_discover(struct run_ctx *ctx, struct state_step *rec)
+{
+    enum agent_rc rc;
+    char summary[256];
+
+    snprintf(rec->started, sizeof(rec->started), "%s", ctx->disc_started);
+    if (ctx->disc_rc != AGENT_OK) {
+        state_step_set_error(rec, ctx->disc_error);
+        return ctx->disc_rc;
+    }
     if (ctx->st.instance_id[0] != '\0' &&
         strcmp(ctx->st.instance_id, ctx->disc.facts.instance_id) != 0) {
         struct state fresh;
@@ -219,6 +250,12 @@ steps_run(const struct run_env *env, const struct run_opts *opts)
     rc = state_lock(ctx.state_dir, &lock_fd);
     if (rc != AGENT_OK)
         goto out;
+    /* A configuration error in user data stops the run before the state is written. */
+    log_set_step(state_step_name(STEP_DISCOVER));
+    rc = discover_phase(&ctx);
+    log_set_step(NULL);
+    if (rc == AGENT_ERR_CONFIG)
+        goto out;
 
     rc = state_load(ctx.state_dir, &ctx.st);
     if (rc == AGENT_ERR_PARSE) {
@@ -260,12 +297,15 @@ steps_run(const struct run_env *env, const struct run_opts *opts)
             failed_rc = AGENT_ERR_TIMEOUT;
             failed_at = (enum step_id)i;
         } else {
-            clock_rfc3339(clock_now(), rec->started);
+            if (i != STEP_DISCOVER)
+                clock_rfc3339(clock_now(), rec->started);
             rec->attempts = 1;
             log_set_step(state_step_name((enum step_id)i));
             rc = step_table[i](&ctx, rec);
             log_set_step(NULL);
             rec->duration_ms = clock_mono_ms() - s0;
+            if (i == STEP_DISCOVER)
+                rec->duration_ms += ctx.disc_ms;
             if (rc != AGENT_OK) {
                 rec->result = STEP_RESULT_FAILED;
                 if (rec->error[0] == '\0')
