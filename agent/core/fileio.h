@@ -16,8 +16,7 @@
  * when it does not exist, AGENT_ERR_TOOBIG when larger, AGENT_ERR_IO
  * otherwise (logged with the path).
  */
-enum agent_rc
-fileio_read(const char *path, struct buf *out);
+enum agent_rc fileio_read(const char *path, struct buf *out);
 
 /* Existing file's owner and mode are kept; mode applies only to a new file. */
 #define FILEIO_KEEP_MODE 0x1
@@ -31,31 +30,27 @@ fileio_read(const char *path, struct buf *out);
  * FILEIO_KEEP_MODE an existing file keeps its owner, group and mode;
  * otherwise the file gets mode (umask not applied).
  */
-enum agent_rc
-fileio_write_atomic(const char *path, const void *data, size_t len, mode_t mode, int flags);
+enum agent_rc fileio_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                                  int flags);
 
 /*
  * As fileio_write_atomic with an explicit owner and group (-1 keeps the
  * current one) for files such as the keystore.
  */
-enum agent_rc
-fileio_write_atomic_owner(const char *path, const void *data, size_t len, mode_t mode, uid_t uid,
-                          gid_t gid);
+enum agent_rc fileio_write_atomic_owner(const char *path, const void *data, size_t len, mode_t mode,
+                                        uid_t uid, gid_t gid);
 
 /* 1 when the file at path exists and holds exactly data. */
-int
-fileio_same_content(const char *path, const void *data, size_t len);
+int fileio_same_content(const char *path, const void *data, size_t len);
 
 /*
  * Opens path read-only and refuses it (AGENT_ERR_INVAL, logged with the
  * path) when it is not a regular file or is group- or world-writable; the
  * check is made on the open descriptor.  Reads it into out.
  */
-enum agent_rc
-fileio_read_private(const char *path, struct buf *out);
+enum agent_rc fileio_read_private(const char *path, struct buf *out);
 
 /* mkdir -p with mode for the folders it creates. */
-enum agent_rc
-fileio_mkdir_p(const char *path, mode_t mode);
+enum agent_rc fileio_mkdir_p(const char *path, mode_t mode);
 
 #endif

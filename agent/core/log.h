@@ -34,60 +34,46 @@ enum log_format {
  * verbosity: -1 quiet (errors only), 0 default (info), 1 debug, 2+ trace.
  * Reads JOURNAL_STREAM to decide on the <N> prefix.
  */
-void
-log_init(int verbosity, enum log_format fmt);
+void log_init(int verbosity, enum log_format fmt);
 
 /* Sends the lines to fd instead of stderr (tests); -1 restores stderr. */
-void
-log_set_fd(int fd);
+void log_set_fd(int fd);
 
 /* The step that later lines belong to (a static string), or NULL. */
-void
-log_set_step(const char *step);
+void log_set_step(const char *step);
 
 /* 1 when a message at this level would be written. */
-int
-log_enabled(enum log_level lvl);
+int log_enabled(enum log_level lvl);
 
-void
-log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Error with ": strerror(errno)" appended. */
-void
-log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-void
-log_errx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_errx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-void
-log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-void
-log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-void
-log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-void
-log_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
  * Registers a secret value (copied; wiped when removed) so that it never
  * appears in a log line or anything passed through log_redact().  Values of
  * fewer than 1 byte are ignored.  Returns AGENT_ERR_NOMEM on failure.
  */
-enum agent_rc
-log_redact_add(const void *value, size_t len);
+enum agent_rc log_redact_add(const void *value, size_t len);
 
 /* Forgets (and wipes) every registered value. */
-void
-log_redact_clear(void);
+void log_redact_clear(void);
 
 /*
  * A malloc'd copy of s with every registered secret replaced by "***";
  * NULL on out of memory.  Used for the state file and child output.
  */
-char *
-log_redact(const char *s);
+char *log_redact(const char *s);
 
 #endif

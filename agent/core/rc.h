@@ -30,18 +30,15 @@ enum agent_rc {
 };
 
 /* A short constant English name of the code ("timeout"); never NULL. */
-const char *
-agent_rc_str(enum agent_rc rc);
+const char *agent_rc_str(enum agent_rc rc);
 
 /* 1 when a later retry may succeed (network, timeout, throttling, lock held). */
-int
-agent_rc_retryable(enum agent_rc rc);
+int agent_rc_retryable(enum agent_rc rc);
 
 /*
  * The process exit status for a command that ended with rc (design.md §2):
  * 0 ok, 64 usage, 75 temporary, 78 configuration, 1 any other failure.
  */
-int
-agent_rc_exit_status(enum agent_rc rc);
+int agent_rc_exit_status(enum agent_rc rc);
 
 #endif

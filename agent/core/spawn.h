@@ -12,13 +12,16 @@
 #include "core/rc.h"
 
 struct spawn_opts {
-    const char *const *argv;  /* argv[0] is the program: a path, or a name looked up in PATH */
-    const void *stdin_data;   /* written to the child's stdin, which is then closed; NULL: /dev/null */
+    const char *const *argv; /* argv[0] is the program: a path, or a name looked up in PATH */
+    const void
+        *stdin_data; /* written to the child's stdin, which is then closed; NULL: /dev/null */
     size_t stdin_len;
-    int64_t timeout_ms;       /* the child is killed (TERM, then KILL after 2 s) past it; 0: none */
-    size_t output_max;        /* cap on captured stdout+stderr (the rest is drained and dropped) */
-    const char *cwd;          /* working folder of the child, or NULL */
-    const char *const *env;   /* NULL: PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin and LANG=C */
+    int64_t timeout_ms; /* the child is killed (TERM, then KILL after 2 s) past it; 0: none */
+    size_t output_max;  /* cap on captured stdout+stderr (the rest is drained and dropped) */
+    const char *cwd;    /* working folder of the child, or NULL */
+    const char *const
+        *env; /* NULL: PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin and LANG=C
+               */
 };
 
 struct spawn_result {
@@ -36,10 +39,8 @@ struct spawn_result {
  * AGENT_ERR_TIMEOUT when it was killed for the timeout (r filled).  r must be
  * released with spawn_result_cleanup() in every case.
  */
-enum agent_rc
-spawn_run(const struct spawn_opts *o, struct spawn_result *r);
+enum agent_rc spawn_run(const struct spawn_opts *o, struct spawn_result *r);
 
-void
-spawn_result_cleanup(struct spawn_result *r);
+void spawn_result_cleanup(struct spawn_result *r);
 
 #endif
