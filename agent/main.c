@@ -16,6 +16,7 @@
 #include "core/str.h"
 #include "net/http.h"
 #include "run/inspect.h"
+#include "run/seal.h"
 #include "run/state.h"
 #include "run/status.h"
 #include "run/steps.h"
@@ -296,7 +297,11 @@ main(int argc, char **argv)
         status = cmd_no_options(argc, argv);
         if (status == 0)
             status = agent_rc_exit_status(inspect_check_config(&env));
-    } else if (strcmp(cmd, "deregister") == 0 || strcmp(cmd, "seal") == 0) {
+    } else if (strcmp(cmd, "seal") == 0) {
+        status = cmd_no_options(argc, argv);
+        if (status == 0)
+            status = agent_rc_exit_status(seal_command(&env));
+    } else if (strcmp(cmd, "deregister") == 0) {
         log_errx("%s: not available in this build", cmd);
         status = 1;
     } else {

@@ -1,0 +1,142 @@
+#include "run/seal.h"
+
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/str.h"
+#include "run/discover.h"
+#include "run/state.h"
+
+/* Removes a tree below dfd/name without following symbolic links. */
+static enum agent_rc
+remove_tree(int dfd, const char *name, const char *shown)
+{
+    struct stat sb;
+    enum agent_rc rc = AGENT_OK;
+    DIR *dir;
+    struct dirent *e;
+    int fd;
+
+    if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+        return errno == ENOENT ? AGENT_OK : AGENT_ERR_IO;
+    if (!S_ISDIR(sb.st_mode)) {
+        if (unlinkat(dfd, name, 0) != 0) {
+            log_err("seal: remove %s", shown);
+            return AGENT_ERR_IO;
+        }
+        return AGENT_OK;
+    }
+    fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd == -1) {
+        log_err("seal: open %s", shown);
+        return AGENT_ERR_IO;
+    }
+    dir = fdopendir(fd);
+    if (dir == NULL) {
+        log_err("seal: read %s", shown);
+        close(fd);
+        return AGENT_ERR_IO;
+    }
+    while ((e = readdir(dir)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (remove_tree(dirfd(dir), e->d_name, shown) != AGENT_OK)
+            rc = AGENT_ERR_IO;
+    }
+    closedir(dir);
+    if (rc == AGENT_OK && unlinkat(dfd, name, AT_REMOVEDIR) != 0) {
+        log_err("seal: remove %s", shown);
+        rc = AGENT_ERR_IO;
+    }
+    return rc;
+}
+
+/* Removes dir/name when present and reports it. */
+static enum agent_rc
+seal_one(int dfd, const char *dir, const char *name, int *n_removed)
+{
+    char shown[4096];
+    struct stat sb;
+    enum agent_rc rc;
+
+    if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+        return AGENT_OK;
+    snprintf(shown, sizeof(shown), "%s/%s%s", dir, name, S_ISDIR(sb.st_mode) ? "/" : "");
+    rc = remove_tree(dfd, name, shown);
+    if (rc == AGENT_OK) {
+        printf("removed %s\n", shown);
+        (*n_removed)++;
+    }
+    return rc;
+}
+
+enum agent_rc
+seal_command(const struct run_env *env)
+{
+    struct agent_config *cfg = NULL;
+    char dir[4096];
+    enum agent_rc rc, rc2;
+    DIR *d = NULL;
+    struct dirent *e;
+    int lock_fd = -1, dfd = -1, n_removed = 0, had_lock;
+    struct stat sb;
+
+    rc = discover_load_config(env, NULL, &cfg);
+    if (rc != AGENT_OK)
+        return rc;
+    rc = str_copy(dir, sizeof(dir), env->state_dir != NULL ? env->state_dir : cfg->agent.state_dir);
+    config_free(cfg);
+    if (rc != AGENT_OK)
+        return rc;
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd == -1) {
+        if (errno == ENOENT) {
+            printf("nothing to remove (%s does not exist)\n", dir);
+            return AGENT_OK;
+        }
+        log_err("seal: open %s", dir);
+        return AGENT_ERR_IO;
+    }
+    /* Holding the lock keeps a run from starting while its files go away. */
+    had_lock = fstatat(dfd, STATE_LOCK, &sb, AT_SYMLINK_NOFOLLOW) == 0;
+    rc = state_lock(dir, &lock_fd);
+    if (rc != AGENT_OK)
+        goto out;
+    rc = seal_one(dfd, dir, STATE_FILE, &n_removed);
+    rc2 = seal_one(dfd, dir, STATE_FILE ".previous", &n_removed);
+    rc = rc != AGENT_OK ? rc : rc2;
+    rc2 = seal_one(dfd, dir, "download", &n_removed);
+    rc = rc != AGENT_OK ? rc : rc2;
+    /* Temporary files of interrupted atomic writes: ".<name>.XXXXXX". */
+    d = opendir(dir);
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' && strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            rc2 = seal_one(dfd, dir, e->d_name, &n_removed);
+            rc = rc != AGENT_OK ? rc : rc2;
+        }
+    }
+    if (d != NULL)
+        closedir(d);
+    /* The lock file goes last; one that only this command created is not reported. */
+    if (rc == AGENT_OK && had_lock) {
+        rc = seal_one(dfd, dir, STATE_LOCK, &n_removed);
+    } else if (rc == AGENT_OK && unlinkat(dfd, STATE_LOCK, 0) != 0) {
+        log_err("seal: remove %s/%s", dir, STATE_LOCK);
+        rc = AGENT_ERR_IO;
+    }
+    if (rc == AGENT_OK && n_removed == 0)
+        printf("nothing to remove in %s\n", dir);
+out:
+    fflush(stdout);
+    if (lock_fd != -1)
+        close(lock_fd);
+    close(dfd);
+    return rc;
+}

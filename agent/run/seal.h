@@ -1,0 +1,21 @@
+/*
+ * seal: prepares the instance for "Create Image" (design.md §2): removes
+ * what must not be baked into an AMI, so that instances launched from it
+ * boot as first boots.
+ */
+#ifndef AGENT_RUN_SEAL_H
+#define AGENT_RUN_SEAL_H
+
+#include "core/rc.h"
+#include "run/steps.h"
+
+/*
+ * Removes, under the run lock, <state_dir>/state.json, state.json.previous,
+ * temporary files left by interrupted atomic writes, and the download cache
+ * <state_dir>/download/, then the lock file itself.  Prints one line per
+ * removed path to stdout ("removed PATH"), or "nothing to remove".
+ * Idempotent.  AGENT_ERR_BUSY when a run holds the lock.
+ */
+enum agent_rc seal_command(const struct run_env *env);
+
+#endif

@@ -1,0 +1,84 @@
+"""`wcs-agent seal` against the twin: what an AMI must not carry is removed,
+the command is idempotent, and the next run behaves as a first boot."""
+
+import json
+import os
+import unittest
+
+import twin_testlib
+
+
+class SealTest(twin_testlib.TwinTestCase):
+    need_agent = True
+
+    def setUp(self):
+        super().setUp()
+        self.write_config("[imds]\ntimeout_ms = 500\nattempts = 2\n")
+
+    def state(self, name):
+        return os.path.join(self.state_dir, name)
+
+    def test_seal_removes_state_cache_and_temp_files_and_is_idempotent(self):
+        r = self.run_agent("run")
+        self.assertEqual(r.rc, 0, r.stderr)
+        os.makedirs(self.state("download/unpacked"))
+        with open(self.state("download/wcs.tar.gz.part"), "wb") as f:
+            f.write(b"partial")
+        with open(self.state(".state.json.Ab12Cd"), "w") as f:
+            f.write("{")
+        with open(self.state("state.json.previous"), "w") as f:
+            f.write("{}")
+
+        r = self.run_agent("seal")
+        self.assertEqual(r.rc, 0, r.stderr)
+        removed = sorted(line.split(" ", 1)[1] for line in r.stdout.splitlines())
+        self.assertEqual(
+            removed,
+            sorted(
+                [
+                    self.state("state.json"),
+                    self.state("state.json.previous"),
+                    self.state("download") + "/",
+                    self.state(".state.json.Ab12Cd"),
+                    self.state("lock"),
+                ]
+            ),
+        )
+        self.assertEqual(os.listdir(self.state_dir), [])
+
+        again = self.run_agent("seal")
+        self.assertEqual(again.rc, 0, again.stderr)
+        self.assertIn("nothing to remove", again.stdout)
+        self.assertEqual(os.listdir(self.state_dir), [])
+
+    def test_status_after_seal_says_no_run_and_next_run_is_a_first_boot(self):
+        self.assertEqual(self.run_agent("run").rc, 0)
+        self.assertEqual(self.run_agent("seal").rc, 0)
+        self.assertEqual(self.run_agent("status").rc, 3)
+        r = self.run_agent("run")
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertNotIn("set aside", r.stderr)
+        with open(self.state("state.json")) as f:
+            doc = json.load(f)
+        self.assertEqual(doc["instance_id"], self.imds.metadata.get("instance_id"))
+
+    def test_seal_refuses_while_a_run_holds_the_lock(self):
+        import fcntl
+
+        fd = os.open(self.state("lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        self.addCleanup(os.close, fd)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        r = self.run_agent("seal")
+        self.assertEqual(r.rc, 75, r.stderr)
+        self.assertIn("lock", r.stderr)
+
+    def test_seal_with_missing_state_dir(self):
+        os.rmdir(self.state_dir)
+        r = self.run_agent("seal")
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertIn("nothing to remove", r.stdout)
+        self.assertFalse(os.path.exists(self.state_dir))
+
+
+if __name__ == "__main__":
+    unittest.main()
