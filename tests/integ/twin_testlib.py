@@ -78,6 +78,61 @@ def clean_env(imds_url=None, home=None, extra=None):
     return env
 
 
+def agent_command(
+    args, *, config_path, state_dir, imds_url=None, env=None, global_args=(), home=None
+):
+    """(argv, environment) for `wcs-agent -c CONFIG [--state-dir DIR]
+    [global_args] ARGS...`; state_dir None leaves --state-dir out, and env
+    entries add to (or, with a value of None, remove from) the clean
+    environment."""
+    argv = [agent_bin(), "-c", config_path]
+    if state_dir is not None:
+        argv += ["--state-dir", state_dir]
+    argv += list(global_args) + list(args)
+    e = clean_env(imds_url, home=home)
+    for k, v in (env or {}).items():
+        if v is None:
+            e.pop(k, None)
+        else:
+            e[k] = v
+    return argv, e
+
+
+def start_agent(args, **kw):
+    """Starts the agent in the background (same keywords as agent_command):
+    a subprocess.Popen in its own session with text stdout/stderr pipes.
+    The caller waits for it (communicate) or ends it by its PID."""
+    argv, e = agent_command(args, **kw)
+    return subprocess.Popen(
+        argv,
+        env=e,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def dir_snapshot(path):
+    """None when path does not exist, else {relative name: (mode, mtime_ns,
+    inode, bytes or None for a folder)} for path and everything under it, so
+    that "nothing was changed" can be compared exactly."""
+    if not os.path.lexists(path):
+        return None
+    out = {}
+    for root, dirs, files in os.walk(path):
+        for name in sorted(dirs) + sorted(files) + ["."]:
+            full = os.path.normpath(os.path.join(root, name))
+            st = os.lstat(full)
+            data = None
+            if not os.path.isdir(full) or os.path.islink(full):
+                with open(full, "rb") as f:
+                    data = f.read()
+            out[os.path.relpath(full, path)] = (st.st_mode, st.st_mtime_ns, st.st_ino, data)
+    return out
+
+
 def run_agent(
     args,
     *,
@@ -96,14 +151,15 @@ def run_agent(
     environment.  Returns AgentResult(rc, stdout, stderr) as text; raises
     AssertionError (with the output so far) when the timeout passes.
     """
-    argv = [agent_bin(), "-c", config_path, "--state-dir", state_dir]
-    argv += list(global_args) + list(args)
-    e = clean_env(imds_url, home=home)
-    for k, v in (env or {}).items():
-        if v is None:
-            e.pop(k, None)
-        else:
-            e[k] = v
+    argv, e = agent_command(
+        args,
+        config_path=config_path,
+        state_dir=state_dir,
+        imds_url=imds_url,
+        env=env,
+        global_args=global_args,
+        home=home,
+    )
     # Its own process group, so a timeout also ends whatever it spawned.
     p = subprocess.Popen(
         argv,
@@ -223,6 +279,30 @@ class TwinTestCase(unittest.TestCase):
             input=input,
             home=self.home,
         )
+
+    def start_agent(self, *args, env=None, global_args=()):
+        """The agent in the background (see start_agent()); its PID is
+        killed at cleanup if it is still running."""
+        p = start_agent(
+            args,
+            config_path=self.config_path,
+            state_dir=self.state_dir,
+            imds_url=self.imds.url,
+            env=env,
+            global_args=global_args,
+            home=self.home,
+        )
+
+        def reap():
+            if p.poll() is None:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            p.communicate()
+
+        self.addCleanup(reap)
+        return p
 
     def imds_request(self, method, path, headers=None, body=None, timeout=5.0):
         """A raw request to the twin's IMDS: (status, headers, body)."""
