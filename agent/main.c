@@ -15,6 +15,7 @@
 #include "core/rc.h"
 #include "core/str.h"
 #include "net/http.h"
+#include "run/deregister.h"
 #include "run/inspect.h"
 #include "run/seal.h"
 #include "run/state.h"
@@ -40,7 +41,9 @@ static const char usage_text[] =
     "  metadata [--json] [PATH]\n"
     "                        the instance facts from IMDSv2, or the raw value under PATH\n"
     "  check-config          list every configuration error; print the effective config\n"
-    "  deregister [--wait]   remove this instance from its load balancers\n"
+    "  deregister [--wait] [--timeout SECONDS] [--on-stop]\n"
+    "                        remove this instance from its load balancers (--on-stop: only\n"
+    "                        when register.deregister_on_stop is true, for ExecStop)\n"
     "  seal                  prepare the instance for Create Image\n"
     "  version               program and library versions\n"
     "\n"
@@ -182,6 +185,40 @@ cmd_metadata(const struct run_env *env, int argc, char **argv)
 }
 
 static int
+cmd_deregister(const struct run_env *env, int argc, char **argv)
+{
+    static const struct option opts[] = {{"wait", no_argument, NULL, 'w'},
+                                         {"timeout", required_argument, NULL, 't'},
+                                         {"on-stop", no_argument, NULL, 's'},
+                                         {NULL, 0, NULL, 0}};
+    struct deregister_opts o = {0, 300, 0};
+    long long t;
+    int c;
+
+    reset_getopt();
+    while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        switch (c) {
+        case 'w':
+            o.wait = 1;
+            break;
+        case 't':
+            if (str_to_ll(optarg, 1, 86400, &t) != AGENT_OK)
+                return usage_error("--timeout: not a number of seconds in 1..86400: %s", optarg);
+            o.timeout_s = t;
+            break;
+        case 's':
+            o.on_stop = 1;
+            break;
+        default:
+            return usage_error("%s: unknown or incomplete option", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return usage_error("%s: unexpected argument", argv[optind]);
+    return agent_rc_exit_status(deregister_command(env, &o));
+}
+
+static int
 cmd_no_options(int argc, char **argv)
 {
     if (argc > 1)
@@ -302,8 +339,7 @@ main(int argc, char **argv)
         if (status == 0)
             status = agent_rc_exit_status(seal_command(&env));
     } else if (strcmp(cmd, "deregister") == 0) {
-        log_errx("%s: not available in this build", cmd);
-        status = 1;
+        status = cmd_deregister(&env, argc, argv);
     } else {
         status = usage_error("unknown command '%s'", cmd);
     }

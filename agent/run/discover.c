@@ -26,8 +26,8 @@ discover_load_config(const struct run_env *env, const struct discovery *d,
     enum agent_rc rc;
 
     if (d != NULL) {
-        in.overlays = d->have_user_data ? d->ud.overlays : NULL;
-        in.n_overlays = d->have_user_data ? d->ud.n : 0;
+        in.overlays = d->apply_user_data ? d->ud.overlays : NULL;
+        in.n_overlays = d->apply_user_data ? d->ud.n : 0;
         in.facts = d->have_facts ? &d->cf : NULL;
     }
     rc = config_load(&in, out, &diag);
@@ -114,15 +114,23 @@ discover_facts(const struct agent_config *cfg, const struct deadline *dl, struct
     rc = make_view(d);
     if (rc != AGENT_OK)
         goto fail;
-    if (cfg->agent.user_data == CONFIG_USER_DATA_APPLY && d->facts.has_user_data) {
+    if (d->facts.has_user_data) {
+        int apply = cfg->agent.user_data == CONFIG_USER_DATA_APPLY;
+
         rc = userdata_parse(d->facts.user_data.data, d->facts.user_data.len, &d->ud, err,
                             sizeof(err));
-        if (rc != AGENT_OK) {
+        if (rc != AGENT_OK && apply) {
             log_errx("user-data: %s", err[0] != '\0' ? err : agent_rc_str(rc));
             rc = AGENT_ERR_CONFIG;
             goto fail;
         }
-        d->have_user_data = 1;
+        if (rc == AGENT_OK) {
+            d->have_user_data = 1;
+            d->apply_user_data = apply;
+        } else {
+            /* Ignored user data that is malformed is simply not for the agent. */
+            d->ud.kind = USERDATA_OTHER;
+        }
     }
     return AGENT_OK;
 fail:
@@ -136,10 +144,12 @@ discover_summary(const struct discovery *d, char *out, size_t cap)
     const struct imds_facts *f = &d->facts;
     const char *kind = "none";
 
-    if (d->have_user_data)
+    if (d->have_user_data && !d->apply_user_data)
+        kind = "ignored";
+    else if (d->have_user_data)
         kind = userdata_kind_str(d->ud.kind);
     else if (f->has_user_data)
-        kind = "ignored";
+        kind = "other";
     snprintf(out, cap, "%s %s %s %s/%s, user data: %s", f->instance_id,
              f->availability_zone != NULL ? f->availability_zone : "-",
              f->instance_type != NULL ? f->instance_type : "-",

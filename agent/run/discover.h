@@ -22,7 +22,8 @@ struct discovery {
     struct imds_facts facts;
     int have_facts;
     struct userdata ud;
-    int have_user_data;
+    int have_user_data;     /* ud holds the parsed user data */
+    int apply_user_data;    /* its overlays are applied (agent.user_data = apply) */
     struct config_facts cf; /* a view of facts for placeholders */
     const char **tag_keys;  /* arrays behind cf */
     const char **tag_values;

@@ -62,11 +62,14 @@ status_command(const struct run_env *env, const struct status_opts *o, int *exit
         if (rc == AGENT_ERR_ABSENT) {
             running = state_lock_held(dir);
             if (!running || !o->wait || deadline_expired(&dl)) {
+                /* With --json, stdout carries documents only: the message goes to stderr. */
                 if (running) {
-                    printf("a run is starting (no state recorded yet)\n");
+                    fprintf(o->json ? stderr : stdout,
+                            "a run is starting (no state recorded yet)\n");
                     *exit_status = 4;
                 } else {
-                    printf("no run recorded on this instance (%s/%s)\n", dir, STATE_FILE);
+                    fprintf(o->json ? stderr : stdout, "no run recorded on this instance (%s/%s)\n",
+                            dir, STATE_FILE);
                     *exit_status = 3;
                 }
                 rc = AGENT_OK;

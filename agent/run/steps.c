@@ -14,25 +14,8 @@
 #include "core/fileio.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "run/ctx.h"
 #include "run/discover.h"
-
-/* Everything one run carries from step to step. */
-struct run_ctx {
-    const struct run_env *env;
-    const struct run_opts *opts;
-    struct agent_config *cfg; /* phase 1 until discover, then the full config */
-    struct discovery disc;
-    struct state st;
-    char state_dir[4096]; /* fixed before user data is read */
-    struct deadline deadline;
-    unsigned changed; /* bitmask of steps that changed something */
-    /* discover runs before the lock (discover_phase); its outcome is kept here. */
-    enum agent_rc disc_rc;
-    char disc_error[128];
-    char disc_started[32];
-    int64_t disc_t0;
-    int64_t disc_ms;
-};
 
 typedef enum agent_rc (*step_fn)(struct run_ctx *ctx, struct state_step *rec);
 
@@ -41,6 +24,9 @@ static enum agent_rc step_discover(struct run_ctx *ctx, struct state_step *rec);
 /* The pipeline, in order.  NULL: not available in this build. */
 static const step_fn step_table[STEP__MAX] = {
     [STEP_DISCOVER] = step_discover,
+    [STEP_SECRETS] = step_secrets,
+    [STEP_REGISTER] = step_register,
+    [STEP_SIGNAL] = step_signal,
 };
 
 enum agent_rc
@@ -116,11 +102,7 @@ out:
     return rc;
 }
 
-/*
- * discover, second half (under the lock): a state file left by another
- * instance (an AMI baked without `seal`) is set aside, and the record is
- * written.
- */
+/* discover, second half: the record of the first half. */
 static enum agent_rc
 step_discover(struct run_ctx *ctx, struct state_step *rec)
 {
@@ -131,23 +113,6 @@ step_discover(struct run_ctx *ctx, struct state_step *rec)
     if (ctx->disc_rc != AGENT_OK) {
         state_step_set_error(rec, ctx->disc_error);
         return ctx->disc_rc;
-    }
-    if (ctx->st.instance_id[0] != '\0' &&
-        strcmp(ctx->st.instance_id, ctx->disc.facts.instance_id) != 0) {
-        struct state fresh;
-
-        log_warnx("state file belongs to %s, this is %s (image baked without `wcs-agent "
-                  "seal`?): set aside as %s.previous, treating this as a first boot",
-                  ctx->st.instance_id, ctx->disc.facts.instance_id, STATE_FILE);
-        rc = state_set_aside(ctx->state_dir);
-        if (rc != AGENT_OK) {
-            state_step_set_error(rec, "cannot set aside the state of another instance");
-            return rc;
-        }
-        state_init(&fresh);
-        fresh.run = ctx->st.run;
-        memcpy(fresh.steps, ctx->st.steps, sizeof(fresh.steps));
-        ctx->st = fresh;
     }
     rc = str_copy(ctx->st.instance_id, sizeof(ctx->st.instance_id), ctx->disc.facts.instance_id);
     if (rc != AGENT_OK)
@@ -198,12 +163,13 @@ save_state(struct run_ctx *ctx)
 }
 
 static void
-print_progress(enum step_id id, const struct state_step *rec)
+print_progress(const struct state_step *rec)
 {
     const char *text = rec->result == STEP_RESULT_FAILED ? rec->error : rec->detail;
 
-    log_info("%-9s %-7s %6lld ms%s%s", state_step_name(id), state_step_result_str(rec->result),
-             (long long)rec->duration_ms, text[0] != '\0' ? "  " : "", text);
+    /* The step's name is the line's step field (the "discover: " prefix in text). */
+    log_info("%s (%lld ms)%s%s", state_step_result_str(rec->result), (long long)rec->duration_ms,
+             text[0] != '\0' ? ": " : "", text);
 }
 
 static enum agent_rc
@@ -265,6 +231,17 @@ steps_run(const struct run_env *env, const struct run_opts *opts)
     } else if (rc != AGENT_OK) {
         state_init(&ctx.st);
     }
+    /* A state file left by another instance (an AMI baked without `seal`) goes aside as it is. */
+    if (ctx.disc_rc == AGENT_OK && ctx.st.instance_id[0] != '\0' &&
+        strcmp(ctx.st.instance_id, ctx.disc.facts.instance_id) != 0) {
+        log_warnx("state file belongs to %s, this is %s (image baked without `wcs-agent "
+                  "seal`?): set aside as %s.previous, treating this as a first boot",
+                  ctx.st.instance_id, ctx.disc.facts.instance_id, STATE_FILE);
+        rc = state_set_aside(ctx.state_dir);
+        if (rc != AGENT_OK)
+            goto out;
+        state_init(&ctx.st);
+    }
     new_run_id(ctx.st.run.id);
     clock_rfc3339(clock_now(), ctx.st.run.started);
     ctx.st.run.finished[0] = '\0';
@@ -281,7 +258,23 @@ steps_run(const struct run_env *env, const struct run_opts *opts)
         int64_t s0 = clock_mono_ms();
 
         memset(rec, 0, sizeof(*rec));
-        if (failed_at != STEP__MAX) {
+        if (failed_at != STEP__MAX && i == STEP_SIGNAL && selected(opts, STEP_SIGNAL)) {
+            /* Failure mode: the hook and CloudFormation learn of the failure at once. */
+            ctx.failed = 1;
+            snprintf(ctx.failure, sizeof(ctx.failure), "%s: %s", state_step_name(failed_at),
+                     ctx.st.steps[failed_at].error);
+            clock_rfc3339(clock_now(), rec->started);
+            rec->attempts = 1;
+            log_set_step(state_step_name(STEP_SIGNAL));
+            rc = step_signal(&ctx, rec);
+            log_set_step(NULL);
+            rec->duration_ms = clock_mono_ms() - s0;
+            if (rc != AGENT_OK) {
+                rec->result = STEP_RESULT_FAILED;
+                if (rec->error[0] == '\0')
+                    state_step_set_error(rec, agent_rc_str(rc));
+            }
+        } else if (failed_at != STEP__MAX) {
             rec->result = STEP_RESULT_SKIPPED;
             state_step_set_detail(rec, "not run: an earlier step failed");
         } else if (!selected(opts, (enum step_id)i)) {
@@ -329,7 +322,9 @@ steps_run(const struct run_env *env, const struct run_opts *opts)
         default:
             break;
         }
-        print_progress((enum step_id)i, rec);
+        log_set_step(state_step_name((enum step_id)i));
+        print_progress(rec);
+        log_set_step(NULL);
         rc = save_state(&ctx);
         if (rc != AGENT_OK && failed_at == STEP__MAX) {
             failed_rc = rc;
@@ -349,8 +344,6 @@ steps_run(const struct run_env *env, const struct run_opts *opts)
     } else {
         ctx.st.run.result = RUN_RESULT_OK;
         ctx.st.run.exit_code = 0;
-        if (ctx.st.steps[STEP_READY].result == STEP_RESULT_OK)
-            clock_rfc3339(clock_now(), ctx.st.ready.at);
         /* "ready" only when the ready step saw WCS answer; otherwise the run merely ended. */
         log_info("%s in %.2f s (%d steps: %d changed, %d ok, %d skipped)",
                  ctx.st.steps[STEP_READY].result == STEP_RESULT_OK ? "ready" : "finished",
@@ -362,6 +355,7 @@ steps_run(const struct run_env *env, const struct run_opts *opts)
 out:
     if (lock_fd != -1)
         close(lock_fd);
+    run_aws_cleanup(&ctx);
     discovery_cleanup(&ctx.disc);
     config_free(ctx.cfg);
     return rc;

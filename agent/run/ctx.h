@@ -1,0 +1,77 @@
+/*
+ * ctx: what one run carries from step to step (private to run/).
+ */
+#ifndef AGENT_RUN_CTX_H
+#define AGENT_RUN_CTX_H
+
+#include <stdint.h>
+
+#include "aws/awsapi.h"
+#include "aws/creds.h"
+#include "config/config.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/rc.h"
+#include "run/discover.h"
+#include "run/state.h"
+#include "run/steps.h"
+
+/* The secret values a run may need, resolved by the secrets step. */
+enum secret_id {
+    SECRET_LICENCE,
+    SECRET_TLS_CERTIFICATE,
+    SECRET_TLS_CHAIN,
+    SECRET_TLS_PRIVATE_KEY,
+    SECRET_TLS_KEYSTORE_PASSWORD,
+    SECRET_CDN_POINT_OF_ENTRY,
+    SECRET__MAX
+};
+
+struct secret_store {
+    struct buf value[SECRET__MAX]; /* secret buffers, wiped on release */
+    int present[SECRET__MAX];
+};
+
+struct run_ctx {
+    const struct run_env *env;
+    const struct run_opts *opts;
+    struct agent_config *cfg; /* phase 1 until discover, then the full config */
+    struct discovery disc;
+    struct state st;
+    char state_dir[4096]; /* fixed before user data is read */
+    struct deadline deadline;
+    unsigned changed; /* bitmask of steps that changed something */
+    /* discover's first half runs before the state is written; its outcome is kept here. */
+    enum agent_rc disc_rc;
+    char disc_error[128];
+    char disc_started[32];
+    int64_t disc_t0;
+    int64_t disc_ms;
+    /* AWS, created on first use. */
+    struct creds_provider *creds;
+    struct awsapi *api;
+    struct secret_store secrets;
+    int secrets_resolved;
+    /* The failure that put signal in failure mode, or "" */
+    char failure[256];
+    int failed;
+};
+
+/* The AWS client of the run, created on first use (region and credentials logged on failure). */
+enum agent_rc run_aws(struct run_ctx *ctx, struct awsapi **out);
+
+/* Releases the AWS client, credentials and secrets. */
+void run_aws_cleanup(struct run_ctx *ctx);
+
+/* The step functions of run/step_aws.c. */
+enum agent_rc step_secrets(struct run_ctx *ctx, struct state_step *rec);
+
+enum agent_rc step_register(struct run_ctx *ctx, struct state_step *rec);
+
+enum agent_rc step_signal(struct run_ctx *ctx, struct state_step *rec);
+
+/* Resolves one configured value (a reference or a literal) into out (a secret buffer). */
+enum agent_rc run_resolve_value(struct run_ctx *ctx, const char *key, const char *value,
+                                struct buf *out, char *err, size_t errcap);
+
+#endif

@@ -1,0 +1,133 @@
+#include "run/deregister.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "aws/elb.h"
+#include "aws/elbv2.h"
+#include "core/log.h"
+#include "run/ctx.h"
+
+#define DEREGISTER_POLL_MS 2000
+
+/* 1 when every registration is gone (target `unused`, instance off the classic ELB). */
+static enum agent_rc
+all_gone(struct run_ctx *ctx, struct awsapi *api, int *gone, char *why, size_t cap)
+{
+    const struct agent_config *cfg = ctx->cfg;
+    const char *id = ctx->disc.facts.instance_id;
+    enum agent_rc rc;
+    size_t i;
+
+    *gone = 1;
+    for (i = 0; i < cfg->reg.target_group.n; i++) {
+        struct elbv2_target_health h;
+
+        rc = elbv2_describe_target_health(api, cfg->reg.target_group.items[i], id, cfg->reg.port,
+                                          &h);
+        if (rc != AGENT_OK)
+            return rc;
+        if (strcmp(h.state, "unused") != 0) {
+            snprintf(why, cap, "%s: %s", cfg->reg.target_group.items[i], h.state);
+            *gone = 0;
+            return AGENT_OK;
+        }
+    }
+    for (i = 0; i < cfg->reg.classic_elb.n; i++) {
+        struct elb_instance_health h;
+
+        rc = elb_describe_instance_health(api, cfg->reg.classic_elb.items[i], id, &h);
+        if (rc == AGENT_ERR_ABSENT)
+            continue;
+        if (rc != AGENT_OK)
+            return rc;
+        snprintf(why, cap, "%s: still listed (%s)", cfg->reg.classic_elb.items[i], h.state);
+        *gone = 0;
+        return AGENT_OK;
+    }
+    return AGENT_OK;
+}
+
+enum agent_rc
+deregister_command(const struct run_env *env, const struct deregister_opts *o)
+{
+    struct run_ctx ctx;
+    struct run_opts ro;
+    struct awsapi *api;
+    struct deadline dl;
+    enum agent_rc rc;
+    const char *id;
+    char why[300] = "";
+    size_t i;
+
+    memset(&ctx, 0, sizeof(ctx));
+    memset(&ro, 0, sizeof(ro));
+    ctx.env = env;
+    ctx.opts = &ro;
+    rc = discover_load_config(env, NULL, &ctx.cfg);
+    if (rc != AGENT_OK)
+        return rc;
+    deadline_in(&ctx.deadline, ctx.cfg->agent.deadline_s * 1000);
+    rc = discover_facts(ctx.cfg, &ctx.deadline, &ctx.disc);
+    if (rc == AGENT_OK) {
+        struct agent_config *full = NULL;
+
+        rc = discover_load_config(env, &ctx.disc, &full);
+        if (rc == AGENT_OK) {
+            config_free(ctx.cfg);
+            ctx.cfg = full;
+        }
+    }
+    if (rc != AGENT_OK)
+        goto out;
+    if (o->on_stop && !ctx.cfg->reg.deregister_on_stop) {
+        log_info("deregister: register.deregister_on_stop is false: nothing to do");
+        goto out;
+    }
+    if (ctx.cfg->reg.target_group.n == 0 && ctx.cfg->reg.classic_elb.n == 0) {
+        log_info("deregister: no target group or classic ELB configured: nothing to do");
+        goto out;
+    }
+    id = ctx.disc.facts.instance_id;
+    rc = run_aws(&ctx, &api);
+    if (rc != AGENT_OK)
+        goto out;
+    for (i = 0; rc == AGENT_OK && i < ctx.cfg->reg.target_group.n; i++) {
+        rc = elbv2_deregister_targets(api, ctx.cfg->reg.target_group.items[i], id,
+                                      ctx.cfg->reg.port);
+        if (rc == AGENT_OK)
+            log_info("deregister: %s removed from %s (port %d)", id,
+                     ctx.cfg->reg.target_group.items[i], ctx.cfg->reg.port);
+    }
+    for (i = 0; rc == AGENT_OK && i < ctx.cfg->reg.classic_elb.n; i++) {
+        rc = elb_deregister_instance(api, ctx.cfg->reg.classic_elb.items[i], id);
+        if (rc == AGENT_OK)
+            log_info("deregister: %s removed from classic ELB %s", id,
+                     ctx.cfg->reg.classic_elb.items[i]);
+    }
+    if (rc != AGENT_OK || !o->wait)
+        goto out;
+    deadline_in(&dl,
+                deadline_cap_ms(&ctx.deadline, (o->timeout_s > 0 ? o->timeout_s : 300) * 1000));
+    for (;;) {
+        int gone = 0;
+
+        rc = all_gone(&ctx, api, &gone, why, sizeof(why));
+        if (rc != AGENT_OK || gone)
+            break;
+        if (deadline_left_ms(&dl) < DEREGISTER_POLL_MS) {
+            log_errx("deregister: still registered when the wait ended: %s", why);
+            rc = AGENT_ERR_TIMEOUT;
+            break;
+        }
+        log_debug("deregister: waiting: %s", why);
+        clock_sleep_ms(DEREGISTER_POLL_MS);
+    }
+    if (rc == AGENT_OK)
+        log_info("deregister: every target is unused");
+out:
+    run_aws_cleanup(&ctx);
+    discovery_cleanup(&ctx.disc);
+    config_free(ctx.cfg);
+    return rc;
+}

@@ -1,0 +1,451 @@
+/*
+ * The steps that talk to AWS: secrets, register, signal; and the run's AWS
+ * client.  Secrets are resolved into memory only, registered with the log
+ * redactor at once, and wiped when the run ends.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aws/autoscaling.h"
+#include "aws/cloudformation.h"
+#include "aws/elb.h"
+#include "aws/elbv2.h"
+#include "aws/s3.h"
+#include "aws/secretsmanager.h"
+#include "aws/ssm.h"
+#include "config/secretref.h"
+#include "core/fileio.h"
+#include "core/log.h"
+#include "core/str.h"
+#include "run/ctx.h"
+#include "run/notify.h"
+
+/* The most bytes one secret value may have. */
+#define SECRET_MAX (64 * 1024)
+/* WCS's documented default keystore password: public knowledge, not redacted. */
+#define WCS_DEFAULT_KEYSTORE_PASSWORD "password"
+/* How often register polls target health when register.wait_healthy is set. */
+#define HEALTH_POLL_MS 2000
+
+enum agent_rc
+run_aws(struct run_ctx *ctx, struct awsapi **out)
+{
+    struct awsapi_opts o;
+    const char *region;
+    enum agent_rc rc;
+
+    if (ctx->api != NULL) {
+        *out = ctx->api;
+        return AGENT_OK;
+    }
+    region = ctx->cfg->aws.region != NULL ? ctx->cfg->aws.region : ctx->disc.facts.region;
+    if (region == NULL) {
+        log_errx("aws: no region: set aws.region or AWS_REGION");
+        return AGENT_ERR_CONFIG;
+    }
+    if (ctx->creds == NULL) {
+        rc = creds_provider_new(ctx->disc.imds, ctx->disc.have_facts ? ctx->disc.facts.role : NULL,
+                                &ctx->creds);
+        if (rc != AGENT_OK)
+            return rc;
+    }
+    memset(&o, 0, sizeof(o));
+    o.region = region;
+    o.partition_domain = ctx->disc.have_facts ? ctx->disc.facts.partition_domain : NULL;
+    o.creds = ctx->creds;
+    o.deadline = &ctx->deadline;
+    rc = awsapi_new(&o, &ctx->api);
+    if (rc != AGENT_OK)
+        return rc;
+    *out = ctx->api;
+    return AGENT_OK;
+}
+
+void
+run_aws_cleanup(struct run_ctx *ctx)
+{
+    int i;
+
+    for (i = 0; i < SECRET__MAX; i++)
+        buf_cleanup(&ctx->secrets.value[i]);
+    memset(&ctx->secrets, 0, sizeof(ctx->secrets));
+    awsapi_free(ctx->api);
+    ctx->api = NULL;
+    creds_provider_free(ctx->creds);
+    ctx->creds = NULL;
+}
+
+enum agent_rc
+run_resolve_value(struct run_ctx *ctx, const char *key, const char *value, struct buf *out,
+                  char *err, size_t errcap)
+{
+    struct secretref ref;
+    struct awsapi *api = NULL;
+    const char *env;
+    enum agent_rc rc;
+    char why[256] = "";
+
+    memset(&ref, 0, sizeof(ref));
+    rc = secretref_parse(value, &ref, why, sizeof(why));
+    if (rc != AGENT_OK) {
+        snprintf(err, errcap, "%s: %s", key, why);
+        return rc == AGENT_ERR_NOMEM ? rc : AGENT_ERR_CONFIG;
+    }
+    switch (ref.kind) {
+    case SECRETREF_LITERAL:
+        rc = buf_puts(out, value);
+        break;
+    case SECRETREF_ENV:
+        env = getenv(ref.name);
+        if (env == NULL) {
+            snprintf(err, errcap, "%s: environment variable %s is not set", key, ref.name);
+            rc = AGENT_ERR_ABSENT;
+        } else {
+            rc = buf_puts(out, env);
+        }
+        break;
+    case SECRETREF_FILE:
+        rc = fileio_read_private(ref.name, out);
+        if (rc == AGENT_ERR_ABSENT)
+            snprintf(err, errcap, "%s: %s does not exist", key, ref.name);
+        else if (rc != AGENT_OK)
+            snprintf(err, errcap, "%s: cannot use %s", key, ref.name);
+        break;
+    case SECRETREF_SSM:
+    case SECRETREF_SECRETSMANAGER:
+    case SECRETREF_S3:
+        rc = run_aws(ctx, &api);
+        if (rc != AGENT_OK) {
+            snprintf(err, errcap, "%s: no AWS client (%s)", key, agent_rc_str(rc));
+            break;
+        }
+        if (ref.kind == SECRETREF_SSM)
+            rc = ssm_get_parameter(api, ref.name, out);
+        else if (ref.kind == SECRETREF_SECRETSMANAGER)
+            rc = sm_get_secret_value(api, ref.name, ref.field, out);
+        else
+            rc = s3_get_object(api, ref.bucket, ref.key, out->max, out);
+        if (rc != AGENT_OK)
+            snprintf(err, errcap, "%s: %s: %s", key, value, agent_rc_str(rc));
+        break;
+    default:
+        snprintf(err, errcap, "%s: unsupported reference", key);
+        rc = AGENT_ERR_INVAL;
+        break;
+    }
+    if (rc == AGENT_ERR_TOOBIG)
+        snprintf(err, errcap, "%s: the value is larger than %zu bytes", key, out->max);
+    secretref_cleanup(&ref);
+    return rc;
+}
+
+struct secret_key {
+    enum secret_id id;
+    const char *name;
+    int is_secret; /* redacted from every log line and state record */
+};
+
+static const struct secret_key secret_keys[SECRET__MAX] = {
+    {SECRET_LICENCE, "licence.key", 1},
+    {SECRET_TLS_CERTIFICATE, "tls.certificate", 0},
+    {SECRET_TLS_CHAIN, "tls.chain", 0},
+    {SECRET_TLS_PRIVATE_KEY, "tls.private_key", 1},
+    {SECRET_TLS_KEYSTORE_PASSWORD, "tls.keystore_password", 1},
+    {SECRET_CDN_POINT_OF_ENTRY, "cdn.point_of_entry", 0},
+};
+
+static const char *
+secret_config_value(const struct agent_config *cfg, enum secret_id id)
+{
+    switch (id) {
+    case SECRET_LICENCE:
+        return cfg->licence.key;
+    case SECRET_TLS_CERTIFICATE:
+        return cfg->tls.certificate;
+    case SECRET_TLS_CHAIN:
+        return cfg->tls.chain;
+    case SECRET_TLS_PRIVATE_KEY:
+        return cfg->tls.private_key;
+    case SECRET_TLS_KEYSTORE_PASSWORD:
+        return cfg->tls.keystore_password;
+    case SECRET_CDN_POINT_OF_ENTRY:
+        return cfg->cdn.point_of_entry;
+    default:
+        return NULL;
+    }
+}
+
+/*
+ * secrets: every configured value that may be a reference is resolved into
+ * memory; secret ones are registered with the redactor before anything else
+ * can print them.
+ */
+enum agent_rc
+step_secrets(struct run_ctx *ctx, struct state_step *rec)
+{
+    struct secret_store *s = &ctx->secrets;
+    char err[512] = "", detail[256];
+    int i, n_refs = 0, n_values = 0;
+    enum agent_rc rc = AGENT_OK;
+
+    for (i = 0; i < SECRET__MAX; i++) {
+        const char *value = secret_config_value(ctx->cfg, (enum secret_id)i);
+
+        buf_cleanup(&s->value[i]);
+        buf_init_secret(&s->value[i], SECRET_MAX);
+        s->present[i] = 0;
+        if (value == NULL || value[0] == '\0')
+            continue;
+        if (secretref_is_reference(value))
+            n_refs++;
+        rc = run_resolve_value(ctx, secret_keys[i].name, value, &s->value[i], err, sizeof(err));
+        if (rc != AGENT_OK) {
+            log_errx("%s", err);
+            state_step_set_error(rec, err);
+            return rc;
+        }
+        if (secret_keys[i].is_secret &&
+            strcmp(buf_cstr(&s->value[i]), WCS_DEFAULT_KEYSTORE_PASSWORD) != 0) {
+            rc = log_redact_add(s->value[i].data, s->value[i].len);
+            if (rc != AGENT_OK)
+                return rc;
+        }
+        s->present[i] = 1;
+        n_values++;
+    }
+    ctx->secrets_resolved = 1;
+    if (n_refs == 0) {
+        rec->result = STEP_RESULT_SKIPPED;
+        state_step_set_detail(rec, "no secret references");
+        return AGENT_OK;
+    }
+    snprintf(detail, sizeof(detail), "%d reference%s resolved (%d value%s in memory)", n_refs,
+             n_refs == 1 ? "" : "s", n_values, n_values == 1 ? "" : "s");
+    state_step_set_detail(rec, detail);
+    rec->result = STEP_RESULT_OK;
+    return AGENT_OK;
+}
+
+/* Polls target health until every registration is healthy / InService. */
+static enum agent_rc
+wait_healthy(struct run_ctx *ctx, struct awsapi *api, const char *id, char *why, size_t cap)
+{
+    const struct agent_config *cfg = ctx->cfg;
+    struct deadline dl;
+    size_t i;
+
+    deadline_in(&dl, deadline_cap_ms(&ctx->deadline, cfg->ready.timeout_s * 1000));
+    for (;;) {
+        int all = 1;
+        enum agent_rc rc;
+
+        for (i = 0; all && i < cfg->reg.target_group.n; i++) {
+            struct elbv2_target_health h;
+
+            rc = elbv2_describe_target_health(api, cfg->reg.target_group.items[i], id,
+                                              cfg->reg.port, &h);
+            if (rc != AGENT_OK)
+                return rc;
+            if (strcmp(h.state, "healthy") != 0) {
+                snprintf(why, cap, "%s: %s%s%s", cfg->reg.target_group.items[i], h.state,
+                         h.reason[0] != '\0' ? " " : "", h.reason);
+                all = 0;
+            }
+        }
+        for (i = 0; all && i < cfg->reg.classic_elb.n; i++) {
+            struct elb_instance_health h;
+
+            rc = elb_describe_instance_health(api, cfg->reg.classic_elb.items[i], id, &h);
+            if (rc != AGENT_OK)
+                return rc;
+            if (strcmp(h.state, "InService") != 0) {
+                snprintf(why, cap, "%s: %s", cfg->reg.classic_elb.items[i], h.state);
+                all = 0;
+            }
+        }
+        if (all)
+            return AGENT_OK;
+        if (deadline_left_ms(&dl) < HEALTH_POLL_MS)
+            return AGENT_ERR_TIMEOUT;
+        log_debug("not healthy yet: %s", why);
+        clock_sleep_ms(HEALTH_POLL_MS);
+    }
+}
+
+/* register: the instance joins its target groups (with port) and classic ELBs. */
+enum agent_rc
+step_register(struct run_ctx *ctx, struct state_step *rec)
+{
+    const struct agent_config *cfg = ctx->cfg;
+    const char *id = ctx->disc.facts.instance_id;
+    struct awsapi *api;
+    char detail[256], why[256] = "";
+    size_t i;
+    enum agent_rc rc;
+
+    if (cfg->reg.target_group.n == 0 && cfg->reg.classic_elb.n == 0) {
+        rec->result = STEP_RESULT_SKIPPED;
+        state_step_set_detail(rec, "nothing to register");
+        return AGENT_OK;
+    }
+    rc = run_aws(ctx, &api);
+    if (rc != AGENT_OK)
+        return rc;
+    for (i = 0; i < cfg->reg.target_group.n; i++) {
+        rc = elbv2_register_targets(api, cfg->reg.target_group.items[i], id, cfg->reg.port);
+        if (rc != AGENT_OK) {
+            snprintf(why, sizeof(why), "RegisterTargets %s failed (%s)",
+                     cfg->reg.target_group.items[i], agent_rc_str(rc));
+            state_step_set_error(rec, why);
+            return rc;
+        }
+    }
+    for (i = 0; i < cfg->reg.classic_elb.n; i++) {
+        rc = elb_register_instance(api, cfg->reg.classic_elb.items[i], id);
+        if (rc != AGENT_OK) {
+            snprintf(why, sizeof(why), "RegisterInstancesWithLoadBalancer %s failed (%s)",
+                     cfg->reg.classic_elb.items[i], agent_rc_str(rc));
+            state_step_set_error(rec, why);
+            return rc;
+        }
+    }
+    if (cfg->reg.wait_healthy) {
+        rc = wait_healthy(ctx, api, id, why, sizeof(why));
+        if (rc != AGENT_OK) {
+            char e[300];
+            snprintf(e, sizeof(e), "not healthy: %s", why[0] != '\0' ? why : agent_rc_str(rc));
+            state_step_set_error(rec, e);
+            return rc;
+        }
+    }
+    snprintf(detail, sizeof(detail), "%zu target group%s (port %d), %zu classic ELB%s%s",
+             cfg->reg.target_group.n, cfg->reg.target_group.n == 1 ? "" : "s", cfg->reg.port,
+             cfg->reg.classic_elb.n, cfg->reg.classic_elb.n == 1 ? "" : "s",
+             cfg->reg.wait_healthy ? ", healthy" : "");
+    state_step_set_detail(rec, detail);
+    rec->result = STEP_RESULT_OK;
+    return AGENT_OK;
+}
+
+/* The Auto Scaling group: config, the ASG's own tag, else DescribeAutoScalingInstances. */
+static enum agent_rc
+find_asg(struct run_ctx *ctx, struct awsapi *api, char *out, size_t cap)
+{
+    struct asg_instance inst;
+    const char *tag;
+    enum agent_rc rc;
+
+    if (ctx->cfg->signal.asg != NULL && ctx->cfg->signal.asg[0] != '\0')
+        return str_copy(out, cap, ctx->cfg->signal.asg);
+    tag = imds_facts_tag(&ctx->disc.facts, "aws:autoscaling:groupName");
+    if (tag != NULL)
+        return str_copy(out, cap, tag);
+    rc = asg_describe_instance(api, ctx->disc.facts.instance_id, &inst);
+    if (rc != AGENT_OK)
+        return rc;
+    if (inst.asg_name[0] == '\0') {
+        log_errx("signal: %s is in no Auto Scaling group, but signal.lifecycle_hook is set",
+                 ctx->disc.facts.instance_id);
+        return AGENT_ERR_CONFIG;
+    }
+    return str_copy(out, cap, inst.asg_name);
+}
+
+/* Appends "; text" (or "text") to a detail line. */
+static void
+add_detail(char *detail, size_t cap, const char *text)
+{
+    size_t n = strlen(detail);
+
+    if (n + 3 < cap)
+        snprintf(detail + n, cap - n, "%s%s", n > 0 ? "; " : "", text);
+}
+
+/*
+ * signal: the launch hook (CONTINUE, or per signal.on_failure in failure
+ * mode), CloudFormation (SUCCESS / FAILURE), systemd READY=1.  The hook and
+ * CloudFormation are signalled once per instance (state ready.signalled).
+ */
+enum agent_rc
+step_signal(struct run_ctx *ctx, struct state_step *rec)
+{
+    const struct agent_config *cfg = ctx->cfg;
+    int failure = ctx->failed, sent = 0, already;
+    unsigned *done = &ctx->st.ready.signalled;
+    char detail[256] = "", text[200], asg[256];
+    struct awsapi *api = NULL;
+    enum agent_rc rc, first_rc = AGENT_OK;
+
+    if (!ctx->disc.have_facts) {
+        rec->result = STEP_RESULT_SKIPPED;
+        state_step_set_detail(rec, "cannot signal without instance metadata");
+        return AGENT_OK;
+    }
+    if (cfg->signal.lifecycle_hook != NULL &&
+        ((*done & STATE_SIGNALLED_LIFECYCLE) == 0 || ctx->opts->force)) {
+        int cont = !failure || cfg->signal.on_failure == CONFIG_ON_FAILURE_CONTINUE;
+
+        rc = run_aws(ctx, &api);
+        if (rc == AGENT_OK)
+            rc = find_asg(ctx, api, asg, sizeof(asg));
+        if (rc == AGENT_OK)
+            rc = asg_complete_lifecycle_action(api, cfg->signal.lifecycle_hook, asg,
+                                               ctx->disc.facts.instance_id, cont, &already);
+        if (rc == AGENT_OK) {
+            *done |= STATE_SIGNALLED_LIFECYCLE;
+            snprintf(text, sizeof(text), "hook %s %s%s", cfg->signal.lifecycle_hook,
+                     cont ? "CONTINUE" : "ABANDON", already ? " (already completed)" : "");
+            sent += !already;
+        } else {
+            snprintf(text, sizeof(text), "hook %s: %s", cfg->signal.lifecycle_hook,
+                     agent_rc_str(rc));
+            first_rc = rc;
+        }
+        add_detail(detail, sizeof(detail), text);
+    }
+    if (cfg->signal.cfn_stack != NULL && cfg->signal.cfn_resource != NULL &&
+        ((*done & STATE_SIGNALLED_CLOUDFORMATION) == 0 || ctx->opts->force)) {
+        rc = run_aws(ctx, &api);
+        if (rc == AGENT_OK)
+            rc = cfn_signal_resource(api, cfg->signal.cfn_stack, cfg->signal.cfn_resource,
+                                     ctx->disc.facts.instance_id, !failure,
+                                     failure ? ctx->failure : NULL, &already);
+        if (rc == AGENT_OK) {
+            *done |= STATE_SIGNALLED_CLOUDFORMATION;
+            snprintf(text, sizeof(text), "CloudFormation %s%s", failure ? "FAILURE" : "SUCCESS",
+                     already ? " (no longer waiting)" : "");
+            sent += !already;
+        } else {
+            snprintf(text, sizeof(text), "CloudFormation: %s", agent_rc_str(rc));
+            if (first_rc == AGENT_OK)
+                first_rc = rc;
+        }
+        add_detail(detail, sizeof(detail), text);
+    }
+    if (!failure) {
+        rc = notify_send("READY=1");
+        if (rc == AGENT_OK) {
+            *done |= STATE_SIGNALLED_SYSTEMD;
+            add_detail(detail, sizeof(detail), "systemd READY=1");
+        }
+        clock_rfc3339(clock_now(), ctx->st.ready.at);
+    }
+    if (first_rc != AGENT_OK) {
+        state_step_set_error(rec, detail);
+        return first_rc;
+    }
+    if (detail[0] == '\0') {
+        rec->result = STEP_RESULT_SKIPPED;
+        state_step_set_detail(
+            rec, (*done & (STATE_SIGNALLED_LIFECYCLE | STATE_SIGNALLED_CLOUDFORMATION)) != 0
+                     ? "already signalled on an earlier run"
+                     : "nothing configured");
+        return AGENT_OK;
+    }
+    if (failure)
+        add_detail(detail, sizeof(detail), "failure mode");
+    state_step_set_detail(rec, detail);
+    rec->result = sent > 0 ? STEP_RESULT_CHANGED : STEP_RESULT_OK;
+    return AGENT_OK;
+}
