@@ -210,6 +210,12 @@ write_atomic(const char *path, const void *data, size_t len, mode_t mode, int fl
             rc = AGENT_ERR_IO;
             goto fail;
         }
+    } else if (owner && (uid == (uid_t)-1 || gid == (gid_t)-1) && stat(path, &st) == 0) {
+        /* -1 keeps the owner or group of the file being replaced (fileio.h). */
+        if (uid == (uid_t)-1)
+            uid = st.st_uid;
+        if (gid == (gid_t)-1)
+            gid = st.st_gid;
     }
 
     if (buf_printf(&tmp, "%s/.%s.XXXXXX", dir, base) != AGENT_OK) {

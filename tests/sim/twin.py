@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The local twin launcher: starts the simulated AWS side on loopback.
 
-    python3 tests/sim/twin.py [IMDS options] [--imds-opts "..."] --env-file PATH
+    python3 tests/sim/twin.py [IMDS options] [--imds-opts "..."] [--aws [--moto-log F]] --env-file PATH
 
 starts every service on free 127.0.0.1 ports, writes the environment for the
 agent to PATH as shell lines (KEY=value, values shell-quoted) and prints the
@@ -9,12 +9,19 @@ same lines on stdout, then stays in the foreground until SIGTERM or SIGINT and
 stops everything it started.  The IMDS options are those of imds.py (see
 --help); --imds-opts takes them as one shell-quoted string as well.
 
+--aws adds moto_server (seeded, signatures checked) and the Auto Scaling /
+CloudFormation endpoint (aws.py, aws_endpoint.py): the IMDS then serves the
+seeded instance and its role credentials, and the environment gains
+AWS_ENDPOINT_URL_<SERVICE>, AWS_REGION and TWIN_* names (see aws.AwsTwin.env).
+
 Importable:
 
     from twin import Twin
     with Twin(imds={"faults": {...}, "metadata": {...}}) as t:
         t.env()        # {"AWS_EC2_METADATA_SERVICE_ENDPOINT": ..., "TWIN_PID": ...}
         t.imds         # the ImdsTwin
+    with Twin(aws=True) as t:
+        t.aws          # the aws.AwsTwin: .seeded, .endpoint, .moto, .client()
 
 A service is any object with a name, start(), stop() and env() -> dict.
 Later services (moto_server, a fake WCS) are added to Twin(services=[...]) or
@@ -81,6 +88,19 @@ class ImdsService(Service):
 
     def __init__(self, **kwargs):
         self.imds = imds_mod.ImdsTwin(**kwargs)
+        self._user_metadata = dict(kwargs.get("metadata") or {})
+
+    def set_base_metadata(self, **kw):
+        """Facts from another service (the AWS twin's instance and role
+        credentials) under the caller's own metadata: both survive
+        ImdsTwin.reset().  ImdsTwin has no public setter for its reset values,
+        so this sets its _initial_metadata."""
+        merged = dict(self.imds._initial_metadata)
+        merged.update(kw)
+        merged.update(self._user_metadata)
+        imds_mod.Metadata(merged)  # check everything before changing anything
+        self.imds._initial_metadata = merged
+        self.imds.set_metadata(**{k: v for k, v in merged.items() if k in kw})
 
     def start(self):
         self.imds.start()
@@ -195,13 +215,25 @@ class Twin:
     """The whole twin: a list of services started in order, stopped in reverse.
 
     imds: keyword arguments for ImdsTwin (None: defaults; False: no IMDS).
-    services: further Service objects, started after the IMDS.
+    aws: True or keyword arguments for aws.AwsTwin (moto_server seeded with
+      signature checking on, plus the Auto Scaling / CloudFormation endpoint);
+      the IMDS then serves the seeded instance and its role credentials
+      (metadata given in imds= still wins).  False: no AWS side.
+    services: further Service objects, started after the IMDS and AWS.
     """
 
-    def __init__(self, imds=None, services=None):
+    def __init__(self, imds=None, services=None, aws=False):
         self.services = []
+        imds_service = None
         if imds is not False:
-            self.services.append(ImdsService(**(imds or {})))
+            imds_service = ImdsService(**(imds or {}))
+            self.services.append(imds_service)
+        if aws:
+            import aws as aws_mod
+
+            kw = dict(aws) if isinstance(aws, dict) else {}
+            kw.setdefault("imds_service", imds_service)
+            self.services.append(aws_mod.AwsTwin(**kw))
         self.services.extend(services or [])
         self._started = []
 
@@ -220,6 +252,11 @@ class Twin:
     @property
     def imds(self):
         return self.service("imds").imds
+
+    @property
+    def aws(self):
+        """The aws.AwsTwin (Twin(aws=True) only)."""
+        return self.service("aws")
 
     def start(self):
         try:
@@ -280,6 +317,12 @@ def main(argv=None):
     p.add_argument("--env-file", required=True, help="write the agent's environment here")
     p.add_argument("--imds-opts", default="", help="IMDS options as one shell-quoted string")
     p.add_argument("-v", "--verbose", action="store_true", help="log every request on stderr")
+    p.add_argument(
+        "--aws",
+        action="store_true",
+        help="also start moto_server (seeded, signatures checked) and the Auto Scaling/CloudFormation endpoint",
+    )
+    p.add_argument("--moto-log", metavar="PATH", help="with --aws: append moto_server's output here")
     imds_mod.add_arguments(p)
     args = p.parse_args(argv)
     if args.imds_opts:
@@ -300,7 +343,12 @@ def main(argv=None):
 
     try:
         kw = imds_mod.twin_kwargs(args)
-        twin = Twin(imds=dict(kw, verbose=args.verbose))
+        aws = False
+        if args.aws:
+            aws = {"moto_log_path": args.moto_log, "verbose": args.verbose}
+        elif args.moto_log:
+            raise ValueError("--moto-log needs --aws")
+        twin = Twin(imds=dict(kw, verbose=args.verbose), aws=aws)
         twin.start()
     except (ValueError, OSError, RuntimeError) as e:
         sys.stderr.write("twin.py: %s\n" % e)
