@@ -210,13 +210,13 @@ out:
 
 /*
  * The three shapes: the Query protocol (<ErrorResponse><Error>...</Error>
- * <RequestId>), EC2 (<Response><Errors><Error>...</Error></Errors>
- * <RequestID>) and S3 (<Error>... with RequestId inside).  Only the first
- * <Error> of an EC2 list counts.
+ * <RequestId>, also with the <Error> inside <Errors>), EC2
+ * (<Response><Errors><Error>...</Error></Errors> <RequestID>) and S3 (<Error>... with RequestId
+ * inside).  Only the first <Error> of an EC2 list counts.
  */
 struct err_ctx {
     struct aws_error e;
-    int root;  /* 1 Query, 2 EC2, 3 S3, -1 something else */
+    int root;   /* 1 Query, 2 EC2, 3 S3, -1 something else */
     int errors; /* <Error> elements seen (EC2 lists) */
     int have_code;
     int bad;
@@ -225,8 +225,8 @@ struct err_ctx {
 static int
 is_code_char(char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-' || c == ':' || c == '#';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-' || c == ':' || c == '#';
 }
 
 /* Codes are identifiers; anything else means this is not an AWS error document. */
@@ -265,8 +265,8 @@ copy_message(char *dst, size_t cap, const char *src)
 {
     size_t i, n = strlen(src);
 
-    while (n > 0 && (src[n - 1] == ' ' || src[n - 1] == '\n' || src[n - 1] == '\r' ||
-                     src[n - 1] == '\t'))
+    while (n > 0 &&
+           (src[n - 1] == ' ' || src[n - 1] == '\n' || src[n - 1] == '\r' || src[n - 1] == '\t'))
         n--;
     while (n > 0 && (*src == ' ' || *src == '\n' || *src == '\r' || *src == '\t')) {
         src++;
@@ -311,7 +311,8 @@ err_start(void *ctx, const char *path)
         /* Not an error document: no need to read the rest. */
         return c->root == -1;
     }
-    if (strcmp(path, "Response/Errors/Error") == 0 || strcmp(path, "ErrorResponse/Error") == 0)
+    if (strcmp(path, "Response/Errors/Error") == 0 || strcmp(path, "ErrorResponse/Error") == 0 ||
+        strcmp(path, "ErrorResponse/Errors/Error") == 0)
         c->errors++;
     return 0;
 }
@@ -327,6 +328,10 @@ err_leaf(void *ctx, const char *path, const char *text)
     case 1:
         if (str_has_prefix(path, "ErrorResponse/Error/")) {
             field = path + strlen("ErrorResponse/Error/");
+            in_error = c->errors == 1;
+        } else if (str_has_prefix(path, "ErrorResponse/Errors/Error/")) {
+            /* The list form, which botocore also reads (and moto sends for auth errors). */
+            field = path + strlen("ErrorResponse/Errors/Error/");
             in_error = c->errors == 1;
         } else if (strcmp(path, "ErrorResponse/RequestId") == 0) {
             field = "RequestId";

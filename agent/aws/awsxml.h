@@ -46,12 +46,12 @@ struct awsxml_handler {
  * 4 KiB; AGENT_ERR_INVAL for NULL arguments; AGENT_ERR_NOMEM.  Reasons are
  * logged at debug level only (the caller names the document).
  */
-enum agent_rc
-awsxml_walk(const char *xml, size_t len, const struct awsxml_handler *h);
+enum agent_rc awsxml_walk(const char *xml, size_t len, const struct awsxml_handler *h);
 
 /*
  * Reads an error document: <ErrorResponse><Error><Code>, <Message> and
- * <RequestId> (Query protocol), <Response><Errors><Error>... <RequestID>
+ * <RequestId> (Query protocol; <ErrorResponse><Errors><Error>... is read
+ * too), <Response><Errors><Error>... <RequestID>
  * (EC2 style: the first <Error> counts), or <Error><Code>... (S3), into err
  * (http_status untouched; only code, message and request_id are written,
  * and only on success).  The code must be an identifier (letters, digits,
@@ -60,19 +60,16 @@ awsxml_walk(const char *xml, size_t len, const struct awsxml_handler *h);
  * request id is left empty.  AGENT_ERR_PARSE when it is not such a document
  * or has no valid Code; the codes of awsxml_walk otherwise.
  */
-enum agent_rc
-awsxml_parse_error(const char *xml, size_t len, struct aws_error *err);
+enum agent_rc awsxml_parse_error(const char *xml, size_t len, struct aws_error *err);
 
 /*
  * Copies the diagnostic text src (NULL is "") into dst[cap] as
  * awsxml_parse_error does for messages: trimmed, control bytes made spaces,
  * cut with "..." when it does not fit.  cap must be at least 4.
  */
-void
-awsxml_copy_message(char *dst, size_t cap, const char *src);
+void awsxml_copy_message(char *dst, size_t cap, const char *src);
 
 /* expat's version string ("expat_2.5.0"), for `version`. */
-const char *
-awsxml_library_version(void);
+const char *awsxml_library_version(void);
 
 #endif
