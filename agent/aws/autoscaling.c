@@ -486,6 +486,7 @@ call(struct awsapi *api, const char *action, const struct aws_param *p, size_t n
     q.params = p;
     q.n_params = n;
     q.idempotent = idempotent;
+    q.expected = asg_error_is_no_active_action;
     memset(err, 0, sizeof(*err));
     return awsapi_query(api, &q, reply, err);
 }

@@ -579,6 +579,7 @@ struct call {
     size_t body_len;
     enum body_kind kind;
     int idempotent;
+    int (*expected)(const struct aws_error *err);
     struct buf *out;
 };
 
@@ -748,6 +749,11 @@ report_skew(const struct call *c, const struct http_response *resp)
 static void
 log_failure(const struct call *c, const struct aws_error *e)
 {
+    if (c->expected != NULL && c->expected(e)) {
+        log_debug("%s: %s: %s: %s (handled by the caller)", services[c->svc].signing, c->op,
+                  e->code, e->message);
+        return;
+    }
     if (e->request_id[0] != '\0')
         log_errx("%s: %s: %s: %s (request id %s)", services[c->svc].signing, c->op, e->code,
                  e->message[0] != '\0' ? e->message : "(no message)", e->request_id);
@@ -1048,6 +1054,7 @@ awsapi_query(struct awsapi *api, const struct aws_query *q, struct buf *reply,
     c.body_len = body.len;
     c.kind = BODY_XML;
     c.idempotent = q->idempotent;
+    c.expected = q->expected;
     c.out = reply;
     rc = perform(api, &c, err);
 out:

@@ -88,6 +88,12 @@ struct aws_query {
     const struct aws_param *params;
     size_t n_params;
     int idempotent; /* 0: retry only when the request cannot have been applied */
+    /*
+     * Optional: returns 1 for an error the caller treats as an answer (e.g.
+     * "No active Lifecycle Action found"); it is then logged at debug level
+     * instead of as a failure.  The return code is unchanged.
+     */
+    int (*expected)(const struct aws_error *err);
 };
 
 /*

@@ -190,6 +190,7 @@ cfn_signal_resource(struct awsapi *api, const char *stack, const char *logical_i
     q.n_params = 4;
     /* A second signal with the same UniqueId is refused or double-counted: never resend blindly. */
     q.idempotent = 0;
+    q.expected = cfn_error_is_already_done;
     memset(&err, 0, sizeof(err));
     /* SignalResource carries no reason, so it is kept in the local log only. */
     log_info("cloudformation: signalling %s to %s of stack %s (unique id %s)%s%s", status,

@@ -347,7 +347,7 @@ static const struct aws_param register_params[] = {
 };
 
 static const struct aws_query register_q = {
-    AWS_SVC_ELBV2, "RegisterTargets", "2015-12-01", register_params, 3, 1,
+    AWS_SVC_ELBV2, "RegisterTargets", "2015-12-01", register_params, 3, 1, NULL,
 };
 
 static enum agent_rc
@@ -687,7 +687,7 @@ test_query_default_endpoint_and_encoding(void **state)
         {"Empty", ""},
     };
     static const struct aws_query q = {
-        AWS_SVC_CLOUDFORMATION, "SignalResource", "2010-05-15", params, 3, 0,
+        AWS_SVC_CLOUDFORMATION, "SignalResource", "2010-05-15", params, 3, 0, NULL,
     };
     struct awsapi *api;
     struct buf b;
@@ -1259,7 +1259,7 @@ test_non_idempotent(void **state)
 {
     static const struct aws_param p[] = {{"StackName", "s"}};
     static const struct aws_query q = {
-        AWS_SVC_CLOUDFORMATION, "SignalResource", "2010-05-15", p, 1, 0,
+        AWS_SVC_CLOUDFORMATION, "SignalResource", "2010-05-15", p, 1, 0, NULL,
     };
     struct awsapi *api;
     struct aws_error err;
