@@ -18,6 +18,7 @@ static const char *const names[AGENT_RC__MAX] = {
     [AGENT_ERR_THROTTLE] = "throttled",
     [AGENT_ERR_CHILD] = "child process failed",
     [AGENT_ERR_USAGE] = "usage error",
+    [AGENT_ERR_UNREADY] = "not ready",
 };
 
 const char *

@@ -26,6 +26,7 @@ enum agent_rc {
     AGENT_ERR_THROTTLE, /* throttled after all retries (temporary) */
     AGENT_ERR_CHILD,    /* a child process failed */
     AGENT_ERR_USAGE,    /* command-line usage error */
+    AGENT_ERR_UNREADY,  /* WCS did not become ready in time (a definite failure) */
     AGENT_RC__MAX
 };
 

@@ -55,6 +55,11 @@ struct run_ctx {
     /* The failure that put signal in failure mode, or "" */
     char failure[256];
     int failed;
+    /* Lifecycle heartbeats while a launch hook is pending (run/step_aws.c). */
+    int hb_state; /* 0 unknown, 1 sending, 2 stopped */
+    int64_t hb_period_ms;
+    int64_t hb_last_ms;
+    char asg[256]; /* the Auto Scaling group, once found */
 };
 
 /* The AWS client of the run, created on first use (region and credentials logged on failure). */
@@ -69,6 +74,29 @@ enum agent_rc step_secrets(struct run_ctx *ctx, struct state_step *rec);
 enum agent_rc step_register(struct run_ctx *ctx, struct state_step *rec);
 
 enum agent_rc step_signal(struct run_ctx *ctx, struct state_step *rec);
+
+/* The step functions of run/step_wcs.c. */
+enum agent_rc step_update(struct run_ctx *ctx, struct state_step *rec);
+
+enum agent_rc step_configure(struct run_ctx *ctx, struct state_step *rec);
+
+enum agent_rc step_licence(struct run_ctx *ctx, struct state_step *rec);
+
+enum agent_rc step_tls(struct run_ctx *ctx, struct state_step *rec);
+
+enum agent_rc step_service(struct run_ctx *ctx, struct state_step *rec);
+
+enum agent_rc step_ready(struct run_ctx *ctx, struct state_step *rec);
+
+/*
+ * Sends a lifecycle heartbeat when one is due: a launch hook is configured
+ * and not yet completed, at a period derived from its HeartbeatTimeout.
+ * Never fails the caller: problems are logged and heartbeats stop.
+ */
+enum agent_rc run_heartbeat(void *ctx);
+
+/* Prints a plan line (dry run) to stdout, redacted. */
+void run_plan(const char *step, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Resolves one configured value (a reference or a literal) into out (a secret buffer). */
 enum agent_rc run_resolve_value(struct run_ctx *ctx, const char *key, const char *value,

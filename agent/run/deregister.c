@@ -10,6 +10,18 @@
 
 #define DEREGISTER_POLL_MS 2000
 
+/*
+ * 1 when a classic ELB describes the instance as not registered: DescribeInstanceHealth
+ * answers for an instance named in the request even after it left, with the state
+ * Unknown or the description "Instance is not currently registered with the LoadBalancer."
+ */
+static int
+not_registered(const struct elb_instance_health *h)
+{
+    return strcmp(h->state, "Unknown") == 0 ||
+           strstr(h->description, "not currently registered") != NULL;
+}
+
 /* 1 when every registration is gone (target `unused`, instance off the classic ELB). */
 static enum agent_rc
 all_gone(struct run_ctx *ctx, struct awsapi *api, int *gone, char *why, size_t cap)
@@ -41,6 +53,9 @@ all_gone(struct run_ctx *ctx, struct awsapi *api, int *gone, char *why, size_t c
             continue;
         if (rc != AGENT_OK)
             return rc;
+        /* An instance asked about by id is described even when no longer registered. */
+        if (not_registered(&h))
+            continue;
         snprintf(why, cap, "%s: still listed (%s)", cfg->reg.classic_elb.items[i], h.state);
         *gone = 0;
         return AGENT_OK;

@@ -289,6 +289,18 @@ step_register(struct run_ctx *ctx, struct state_step *rec)
         state_step_set_detail(rec, "nothing to register");
         return AGENT_OK;
     }
+    if (ctx->opts->dry_run) {
+        for (i = 0; i < cfg->reg.target_group.n; i++)
+            run_plan("register", "would call elasticloadbalancing RegisterTargets %s %s port %d",
+                     cfg->reg.target_group.items[i], id, cfg->reg.port);
+        for (i = 0; i < cfg->reg.classic_elb.n; i++)
+            run_plan("register",
+                     "would call elasticloadbalancing RegisterInstancesWithLoadBalancer %s %s",
+                     cfg->reg.classic_elb.items[i], id);
+        rec->result = STEP_RESULT_SKIPPED;
+        state_step_set_detail(rec, "dry run");
+        return AGENT_OK;
+    }
     rc = run_aws(ctx, &api);
     if (rc != AGENT_OK)
         return rc;
@@ -336,6 +348,8 @@ find_asg(struct run_ctx *ctx, struct awsapi *api, char *out, size_t cap)
     const char *tag;
     enum agent_rc rc;
 
+    if (ctx->asg[0] != '\0')
+        return str_copy(out, cap, ctx->asg);
     if (ctx->cfg->signal.asg != NULL && ctx->cfg->signal.asg[0] != '\0')
         return str_copy(out, cap, ctx->cfg->signal.asg);
     tag = imds_facts_tag(&ctx->disc.facts, "aws:autoscaling:groupName");
@@ -380,6 +394,20 @@ step_signal(struct run_ctx *ctx, struct state_step *rec)
     if (!ctx->disc.have_facts) {
         rec->result = STEP_RESULT_SKIPPED;
         state_step_set_detail(rec, "cannot signal without instance metadata");
+        return AGENT_OK;
+    }
+    if (ctx->opts->dry_run) {
+        if (cfg->signal.lifecycle_hook != NULL &&
+            ((*done & STATE_SIGNALLED_LIFECYCLE) == 0 || ctx->opts->force))
+            run_plan("signal", "would call autoscaling CompleteLifecycleAction %s CONTINUE %s",
+                     cfg->signal.lifecycle_hook, ctx->disc.facts.instance_id);
+        if (cfg->signal.cfn_stack != NULL && cfg->signal.cfn_resource != NULL &&
+            ((*done & STATE_SIGNALLED_CLOUDFORMATION) == 0 || ctx->opts->force))
+            run_plan("signal", "would call cloudformation SignalResource %s %s SUCCESS",
+                     cfg->signal.cfn_stack, cfg->signal.cfn_resource);
+        run_plan("signal", "would send systemd READY=1 when run under systemd");
+        rec->result = STEP_RESULT_SKIPPED;
+        state_step_set_detail(rec, "dry run");
         return AGENT_OK;
     }
     if (cfg->signal.lifecycle_hook != NULL &&
@@ -447,5 +475,59 @@ step_signal(struct run_ctx *ctx, struct state_step *rec)
         add_detail(detail, sizeof(detail), "failure mode");
     state_step_set_detail(rec, detail);
     rec->result = sent > 0 ? STEP_RESULT_CHANGED : STEP_RESULT_OK;
+    return AGENT_OK;
+}
+
+/* Heartbeat period when the hook's HeartbeatTimeout cannot be read (safe for the 30 s minimum). */
+#define HEARTBEAT_DEFAULT_PERIOD_MS (20 * 1000)
+
+/*
+ * Lifecycle heartbeats while a launch hook waits for this instance: the
+ * period is a third of the hook's HeartbeatTimeout (DescribeLifecycleHooks),
+ * or 20 s when that call is denied.  A reply saying no action is active, or
+ * any error, stops them for the rest of the run.
+ */
+enum agent_rc
+run_heartbeat(void *arg)
+{
+    struct run_ctx *ctx = arg;
+    const char *hook = ctx->cfg->signal.lifecycle_hook;
+    struct asg_lifecycle_hook h;
+    struct awsapi *api;
+    int64_t now = clock_mono_ms();
+    enum agent_rc rc;
+
+    if (ctx->hb_state == 2 || hook == NULL || ctx->opts->dry_run ||
+        (ctx->st.ready.signalled & STATE_SIGNALLED_LIFECYCLE) != 0 || !ctx->disc.have_facts)
+        return AGENT_OK;
+    if (ctx->hb_state == 0) {
+        ctx->hb_state = 2;
+        if (run_aws(ctx, &api) != AGENT_OK ||
+            find_asg(ctx, api, ctx->asg, sizeof(ctx->asg)) != AGENT_OK)
+            return AGENT_OK;
+        ctx->hb_period_ms = HEARTBEAT_DEFAULT_PERIOD_MS;
+        if (asg_describe_lifecycle_hooks(api, ctx->asg, hook, &h) == AGENT_OK &&
+            h.heartbeat_timeout_s >= 30)
+            ctx->hb_period_ms = (int64_t)h.heartbeat_timeout_s * 1000 / 3;
+        else
+            log_info("heartbeat: HeartbeatTimeout of %s unknown: every %d s", hook,
+                     HEARTBEAT_DEFAULT_PERIOD_MS / 1000);
+        ctx->hb_state = 1;
+        ctx->hb_last_ms = now;
+        return AGENT_OK;
+    }
+    if (now - ctx->hb_last_ms < ctx->hb_period_ms)
+        return AGENT_OK;
+    ctx->hb_last_ms = now;
+    if (run_aws(ctx, &api) != AGENT_OK)
+        return AGENT_OK;
+    rc = asg_record_heartbeat(api, hook, ctx->asg, ctx->disc.facts.instance_id);
+    if (rc == AGENT_OK) {
+        log_debug("heartbeat: %s of %s", hook, ctx->asg);
+    } else {
+        ctx->hb_state = 2;
+        log_info("heartbeat: stopped (%s)",
+                 rc == AGENT_ERR_ABSENT ? "no action waiting" : agent_rc_str(rc));
+    }
     return AGENT_OK;
 }

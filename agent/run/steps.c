@@ -25,6 +25,11 @@ static enum agent_rc step_discover(struct run_ctx *ctx, struct state_step *rec);
 static const step_fn step_table[STEP__MAX] = {
     [STEP_DISCOVER] = step_discover,
     [STEP_SECRETS] = step_secrets,
+    [STEP_CONFIGURE] = step_configure,
+    [STEP_LICENCE] = step_licence,
+    [STEP_TLS] = step_tls,
+    [STEP_SERVICE] = step_service,
+    [STEP_READY] = step_ready,
     [STEP_REGISTER] = step_register,
     [STEP_SIGNAL] = step_signal,
 };
@@ -182,6 +187,57 @@ prepare_state_dir(const char *dir)
     return fileio_mkdir_p(dir, 0700);
 }
 
+/*
+ * The dry run: every step in its plan mode, printing to stdout what it would
+ * change and call.  No lock, no state write, no mutating call; the state is
+ * only read (what is already applied).
+ */
+static enum agent_rc
+plan_run(struct run_ctx *ctx)
+{
+    enum agent_rc rc;
+    int i;
+
+    log_set_step(state_step_name(STEP_DISCOVER));
+    rc = discover_phase(ctx);
+    log_set_step(NULL);
+    if (rc != AGENT_OK)
+        return rc;
+    if (state_load(ctx->state_dir, &ctx->st) != AGENT_OK ||
+        strcmp(ctx->st.instance_id, ctx->disc.facts.instance_id) != 0)
+        state_init(&ctx->st);
+    printf("plan for %s (nothing is changed)\n", ctx->disc.facts.instance_id);
+    for (i = STEP_SECRETS; i < STEP__MAX; i++) {
+        struct state_step rec;
+
+        memset(&rec, 0, sizeof(rec));
+        if (!selected(ctx->opts, (enum step_id)i)) {
+            run_plan(state_step_name((enum step_id)i), "not selected");
+            continue;
+        }
+        if (step_table[i] == NULL) {
+            run_plan(state_step_name((enum step_id)i), "not available in this build");
+            continue;
+        }
+        log_set_step(state_step_name((enum step_id)i));
+        rc = step_table[i](ctx, &rec);
+        log_set_step(NULL);
+        if (rc != AGENT_OK) {
+            run_plan(state_step_name((enum step_id)i), "would fail: %s",
+                     rec.error[0] != '\0' ? rec.error : agent_rc_str(rc));
+            fflush(stdout);
+            return rc;
+        }
+        if (rec.result == STEP_RESULT_CHANGED)
+            ctx->changed |= 1u << i;
+        if (rec.result != STEP_RESULT_SKIPPED || i == STEP_SECRETS)
+            run_plan(state_step_name((enum step_id)i), "%s: %s",
+                     rec.result == STEP_RESULT_CHANGED ? "would change" : "no change", rec.detail);
+    }
+    fflush(stdout);
+    return AGENT_OK;
+}
+
 enum agent_rc
 steps_run(const struct run_env *env, const struct run_opts *opts)
 {
@@ -206,8 +262,7 @@ steps_run(const struct run_env *env, const struct run_opts *opts)
     }
     deadline_in(&ctx.deadline, ctx.cfg->agent.deadline_s * 1000);
     if (opts->dry_run) {
-        log_errx("run --dry-run: not available in this build");
-        rc = AGENT_ERR_USAGE;
+        rc = plan_run(&ctx);
         goto out;
     }
     rc = prepare_state_dir(ctx.state_dir);
