@@ -7,7 +7,9 @@
   returns AgentResult(rc, stdout, stderr).
 - http_request(): a urllib call that never uses a proxy.
 - TwinTestCase: starts and stops a twin per test (twin_scope = "test") or per
-  class (twin_scope = "class"), with a temp config file and state dir.
+  class (twin_scope = "class"), with a temp config file and state dir; with
+  use_aws = True the twin has the AWS side too (moto_server, the Auto
+  Scaling / CloudFormation endpoint), and the agent gets its AWS_* variables.
 """
 
 import collections
@@ -207,6 +209,10 @@ class TwinTestCase(unittest.TestCase):
       twin_scope  "test" (a fresh twin per test) or "class" (one per class;
                   reset to its construction values before each test)
       imds_kwargs ImdsTwin keyword arguments, e.g. {"faults": {...}}
+      use_aws     True: Twin(aws=...) (self.aws is the aws.AwsTwin); with
+                  twin_scope "class" its endpoint is reset before each test
+                  (moto's state is kept: moto starts once per class)
+      aws_kwargs  aws.AwsTwin keyword arguments (with use_aws)
       agent_config text of the temp agent config (-c)
       need_agent  True: skip the class when WCS_AGENT_BIN is unset
       agent_timeout seconds per agent run
@@ -214,6 +220,8 @@ class TwinTestCase(unittest.TestCase):
 
     twin_scope = "test"
     imds_kwargs = {}
+    use_aws = False
+    aws_kwargs = {}
     agent_config = ""
     need_agent = False
     agent_timeout = DEFAULT_TIMEOUT_S
@@ -237,18 +245,22 @@ class TwinTestCase(unittest.TestCase):
 
     @classmethod
     def _make_twin(cls, kwargs=None):
-        return twin.Twin(imds=dict(cls.imds_kwargs if kwargs is None else kwargs))
+        aws = (dict(cls.aws_kwargs) or True) if cls.use_aws else False
+        return twin.Twin(imds=dict(cls.imds_kwargs if kwargs is None else kwargs), aws=aws)
 
     def setUp(self):
         super().setUp()
         if self.twin_scope == "class":
             self.twin = self.class_twin
             self.twin.imds.reset()
+            if self.use_aws:
+                self.twin.aws.reset()
         else:
             self.twin = self._make_twin(self.imds_kwargs)
             self.twin.start()
             self.addCleanup(self.twin.stop)
         self.imds = self.twin.imds
+        self.aws = self.twin.aws if self.use_aws else None
         tmp = tempfile.TemporaryDirectory(prefix="wcs-agent-integ-")
         self.addCleanup(tmp.cleanup)
         self.tmp = tmp.name
@@ -267,13 +279,20 @@ class TwinTestCase(unittest.TestCase):
             f.write(text)
         return path
 
+    def twin_env(self, env=None):
+        """The twin's AWS_* variables (IMDS, and with use_aws the endpoints
+        and AWS_REGION) under env (whose None values remove a variable)."""
+        out = {k: v for k, v in self.twin.env().items() if k.startswith("AWS_")}
+        out.update(env or {})
+        return out
+
     def run_agent(self, *args, env=None, global_args=(), timeout=None, input=None):
         return run_agent(
             args,
             config_path=self.config_path,
             state_dir=self.state_dir,
             imds_url=self.imds.url,
-            env=env,
+            env=self.twin_env(env),
             global_args=global_args,
             timeout=timeout or self.agent_timeout,
             input=input,
@@ -288,7 +307,7 @@ class TwinTestCase(unittest.TestCase):
             config_path=self.config_path,
             state_dir=self.state_dir,
             imds_url=self.imds.url,
-            env=env,
+            env=self.twin_env(env),
             global_args=global_args,
             home=self.home,
         )

@@ -973,6 +973,23 @@ class ImdsTwin:
     def set_metadata(self, **kw):
         self.metadata.set(**kw)
 
+    def initial_metadata(self):
+        """A copy of the metadata reset() goes back to."""
+        return dict(self._initial_metadata)
+
+    def set_initial_metadata(self, metadata, *, apply=()):
+        """Replace the metadata reset() goes back to (fields as for the
+        constructor's metadata=); the fields named in apply are also set now.
+        Everything is checked first: a bad value changes nothing."""
+        md = dict(metadata)
+        Metadata(md)
+        missing = [k for k in apply if k not in md]
+        if missing:
+            raise ValueError("imds twin: apply names fields not in the metadata: %s" % ", ".join(missing))
+        self._initial_metadata = md
+        if apply:
+            self.metadata.set(**{k: md[k] for k in apply})
+
     def expire_tokens(self):
         """Every token issued so far becomes invalid (next GET: 401)."""
         self._tokens.clear()

@@ -93,14 +93,11 @@ class ImdsService(Service):
     def set_base_metadata(self, **kw):
         """Facts from another service (the AWS twin's instance and role
         credentials) under the caller's own metadata: both survive
-        ImdsTwin.reset().  ImdsTwin has no public setter for its reset values,
-        so this sets its _initial_metadata."""
-        merged = dict(self.imds._initial_metadata)
+        ImdsTwin.reset(); the fields in kw are served at once."""
+        merged = self.imds.initial_metadata()
         merged.update(kw)
         merged.update(self._user_metadata)
-        imds_mod.Metadata(merged)  # check everything before changing anything
-        self.imds._initial_metadata = merged
-        self.imds.set_metadata(**{k: v for k, v in merged.items() if k in kw})
+        self.imds.set_initial_metadata(merged, apply=list(kw))
 
     def start(self):
         self.imds.start()
