@@ -39,6 +39,7 @@ struct awsapi {
     int64_t timeout_ms;
     int quota;
     uint64_t rng;
+    struct aws_error last_error; /* of the last call that failed with an HTTP status */
 };
 
 /* The services: signing name, endpoint prefix, endpoint variable. */
@@ -945,8 +946,16 @@ perform(struct awsapi *api, const struct call *c, struct aws_error *err)
 out:
     if (err != NULL)
         *err = e;
+    if (rc != AGENT_OK && e.http_status != 0)
+        api->last_error = e;
     http_response_cleanup(&resp);
     return rc;
+}
+
+const struct aws_error *
+awsapi_last_error(const struct awsapi *api)
+{
+    return api != NULL && api->last_error.http_status != 0 ? &api->last_error : NULL;
 }
 
 /* ---- the three protocols ---- */

@@ -143,6 +143,13 @@ enum agent_rc awsapi_s3_get(struct awsapi *api, const char *bucket, const char *
                             struct buf *out, struct aws_error *err);
 
 /*
+ * The AWS error of the last call that failed with an HTTP status (Code,
+ * Message, RequestId), for step summaries; NULL when there was none.
+ * Borrowed: valid until the next call on api.
+ */
+const struct aws_error *awsapi_last_error(const struct awsapi *api);
+
+/*
  * Decides whether an error is worth another try (exposed for tests):
  * returns 0 no, 1 transient, 2 throttling.
  */

@@ -53,7 +53,7 @@ struct run_ctx {
     struct secret_store secrets;
     int secrets_resolved;
     /* The failure that put signal in failure mode, or "" */
-    char failure[256];
+    char failure[512];
     int failed;
     /* Lifecycle heartbeats while a launch hook is pending (run/step_aws.c). */
     int hb_state; /* 0 unknown, 1 sending, 2 stopped */

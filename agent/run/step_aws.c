@@ -227,6 +227,21 @@ step_secrets(struct run_ctx *ctx, struct state_step *rec)
     return AGENT_OK;
 }
 
+/* "RegisterTargets <target>: AccessDenied: <message> (request id R)" for a step's error. */
+static void
+aws_failure(const struct awsapi *api, enum agent_rc rc, const char *action, const char *target,
+            char *out, size_t cap)
+{
+    const struct aws_error *e = awsapi_last_error(api);
+
+    if (rc == AGENT_ERR_AWS && e != NULL)
+        snprintf(out, cap, "%s %s: %s: %.120s%s%s%s", action, target, e->code, e->message,
+                 e->request_id[0] != '\0' ? " (request id " : "", e->request_id,
+                 e->request_id[0] != '\0' ? ")" : "");
+    else
+        snprintf(out, cap, "%s %s: %s", action, target, agent_rc_str(rc));
+}
+
 /* Polls target health until every registration is healthy / InService. */
 static enum agent_rc
 wait_healthy(struct run_ctx *ctx, struct awsapi *api, const char *id, char *why, size_t cap)
@@ -280,7 +295,7 @@ step_register(struct run_ctx *ctx, struct state_step *rec)
     const struct agent_config *cfg = ctx->cfg;
     const char *id = ctx->disc.facts.instance_id;
     struct awsapi *api;
-    char detail[256], why[256] = "";
+    char detail[256], why[400] = "";
     size_t i;
     enum agent_rc rc;
 
@@ -307,8 +322,8 @@ step_register(struct run_ctx *ctx, struct state_step *rec)
     for (i = 0; i < cfg->reg.target_group.n; i++) {
         rc = elbv2_register_targets(api, cfg->reg.target_group.items[i], id, cfg->reg.port);
         if (rc != AGENT_OK) {
-            snprintf(why, sizeof(why), "RegisterTargets %s failed (%s)",
-                     cfg->reg.target_group.items[i], agent_rc_str(rc));
+            aws_failure(api, rc, "RegisterTargets", cfg->reg.target_group.items[i], why,
+                        sizeof(why));
             state_step_set_error(rec, why);
             return rc;
         }
@@ -316,8 +331,8 @@ step_register(struct run_ctx *ctx, struct state_step *rec)
     for (i = 0; i < cfg->reg.classic_elb.n; i++) {
         rc = elb_register_instance(api, cfg->reg.classic_elb.items[i], id);
         if (rc != AGENT_OK) {
-            snprintf(why, sizeof(why), "RegisterInstancesWithLoadBalancer %s failed (%s)",
-                     cfg->reg.classic_elb.items[i], agent_rc_str(rc));
+            aws_failure(api, rc, "RegisterInstancesWithLoadBalancer", cfg->reg.classic_elb.items[i],
+                        why, sizeof(why));
             state_step_set_error(rec, why);
             return rc;
         }
@@ -387,7 +402,7 @@ step_signal(struct run_ctx *ctx, struct state_step *rec)
     const struct agent_config *cfg = ctx->cfg;
     int failure = ctx->failed, sent = 0, already;
     unsigned *done = &ctx->st.ready.signalled;
-    char detail[256] = "", text[200], asg[256];
+    char detail[512] = "", text[300], asg[256];
     struct awsapi *api = NULL;
     enum agent_rc rc, first_rc = AGENT_OK;
 
@@ -426,9 +441,14 @@ step_signal(struct run_ctx *ctx, struct state_step *rec)
                      cont ? "CONTINUE" : "ABANDON", already ? " (already completed)" : "");
             sent += !already;
         } else {
-            snprintf(text, sizeof(text), "hook %s: %s", cfg->signal.lifecycle_hook,
-                     agent_rc_str(rc));
+            aws_failure(api, rc, "CompleteLifecycleAction", cfg->signal.lifecycle_hook, text,
+                        sizeof(text));
             first_rc = rc;
+            /* A hook that could not be completed leaves the node out of service: no SUCCESS. */
+            if (!failure) {
+                failure = 1;
+                snprintf(ctx->failure, sizeof(ctx->failure), "signal: %s", text);
+            }
         }
         add_detail(detail, sizeof(detail), text);
     }
@@ -445,7 +465,7 @@ step_signal(struct run_ctx *ctx, struct state_step *rec)
                      already ? " (no longer waiting)" : "");
             sent += !already;
         } else {
-            snprintf(text, sizeof(text), "CloudFormation: %s", agent_rc_str(rc));
+            aws_failure(api, rc, "SignalResource", cfg->signal.cfn_resource, text, sizeof(text));
             if (first_rc == AGENT_OK)
                 first_rc = rc;
         }
