@@ -25,6 +25,15 @@ struct creds_provider {
     int stale; /* creds_invalidate() was called */
 };
 
+/* The last 4 characters of an access key id: enough to tell keys apart in a log. */
+static const char *
+key_tail(const char *akid)
+{
+    size_t n = akid != NULL ? strlen(akid) : 0;
+
+    return n > 4 ? akid + n - 4 : "";
+}
+
 static void
 creds_clear(struct aws_creds *c)
 {
@@ -353,10 +362,10 @@ creds_get(struct creds_provider *p, const struct aws_creds **out)
         char exp[32];
 
         clock_rfc3339(t.expiration, exp);
-        log_debug("credentials: role credentials from IMDS (key %s, expire %s)", t.access_key_id,
-                  exp);
+        log_debug("credentials: role credentials from IMDS (key ...%s, expire %s)",
+                  key_tail(t.access_key_id), exp);
     } else if (p->src != CREDS_SOURCE_ENV || !p->have) {
-        log_debug("credentials: from the environment (key %s)", t.access_key_id);
+        log_debug("credentials: from the environment (key ...%s)", key_tail(t.access_key_id));
     }
     creds_clear(&p->cur);
     p->cur = t;
