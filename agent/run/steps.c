@@ -25,6 +25,7 @@ static enum agent_rc step_discover(struct run_ctx *ctx, struct state_step *rec);
 static const step_fn step_table[STEP__MAX] = {
     [STEP_DISCOVER] = step_discover,
     [STEP_SECRETS] = step_secrets,
+    [STEP_UPDATE] = step_update,
     [STEP_CONFIGURE] = step_configure,
     [STEP_LICENCE] = step_licence,
     [STEP_TLS] = step_tls,
