@@ -10,6 +10,13 @@
 #include "run/ctx.h"
 #include "wcs/update.h"
 
+/* Heartbeats while the download runs (run_heartbeat decides whether one is due). */
+static void
+update_tick(void *ctx)
+{
+    (void)run_heartbeat(ctx);
+}
+
 enum agent_rc
 step_update(struct run_ctx *ctx, struct state_step *rec)
 {
@@ -39,6 +46,8 @@ step_update(struct run_ctx *ctx, struct state_step *rec)
     o.deadline = &ctx->deadline;
     o.force = ctx->opts->force;
     o.dry_run = ctx->opts->dry_run;
+    o.tick = update_tick;
+    o.tick_ctx = ctx;
     /* The download and the installer may take long: keep the launch hook alive. */
     run_heartbeat(ctx);
     rc = wcs_update(&o, &res);

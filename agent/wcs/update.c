@@ -929,6 +929,8 @@ struct sink {
     long long got;   /* body bytes written in this attempt */
     long long total; /* expected size of the whole file, -1 when unknown */
     int64_t started_ms, last_log_ms;
+    void (*tick)(void *ctx); /* the caller's heartbeat, with the progress line */
+    void *tick_ctx;
 };
 
 /* Parses "bytes A-B/T" (T may be "*": *t = -1). */
@@ -1051,6 +1053,8 @@ sink_write(void *ctx, const void *data, size_t len)
     if (now - s->last_log_ms >= PROGRESS_EVERY_MS) {
         s->last_log_ms = now;
         log_progress(s);
+        if (s->tick != NULL)
+            s->tick(s->tick_ctx);
     }
     return 0;
 }
@@ -1225,6 +1229,8 @@ download(const struct wcs_update_opts *o, const struct paths *P, unsigned flags,
         hdrs[nh] = NULL;
 
         s.P = P;
+        s.tick = o->tick;
+        s.tick_ctx = o->tick_ctx;
         s.resp = &resp;
         s.resume_from = part;
         s.mode = SINK_UNDECIDED;

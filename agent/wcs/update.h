@@ -73,6 +73,9 @@ struct wcs_update_opts {
     const struct deadline *deadline; /* the run's deadline (caps every wait), or NULL */
     int force;   /* run install.sh even when the versions are equal (download stays conditional) */
     int dry_run; /* no request, no install: say what would happen (may read the cached tarball) */
+    /* Optional: called about once a second while the download runs (lifecycle heartbeats). */
+    void (*tick)(void *ctx);
+    void *tick_ctx;
 };
 
 struct wcs_update_result {
