@@ -17,7 +17,8 @@ BUILD=${BUILD:-$ROOT/build}
 
 # Debian packages the build and the tests need.
 DEB_PACKAGES="cmake make gcc pkg-config libcurl4-openssl-dev libssl-dev libinih-dev \
-libcjson-dev libexpat1-dev zlib1g-dev libcmocka-dev clang clang-format"
+libcjson-dev libexpat1-dev zlib1g-dev libcmocka-dev clang clang-format \
+openssl tar openjdk-17-jre-headless rpm systemd groff-base shellcheck"
 
 install_deps() {
     local missing=""
