@@ -31,6 +31,21 @@ echo "== ctest (ASan+UBSan)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$BUILD-asan" --output-on-failure -j2
 
+# The .deb as an operator installs it: dpkg -i, the binary runs, purge (root; CI or asked for).
+if [ "$(id -u)" = 0 ] && { [ "${CI:-}" = true ] || [ "${WCS_AGENT_PACKAGE_INSTALL_TEST:-}" = 1 ]; }; then
+    echo "== package install check"
+    cmake --build "$BUILD" --target package >/dev/null
+    deb=$(ls "$BUILD"/wcs-agent_*.deb | head -1)
+    dpkg-deb -c "$deb"
+    ls "$BUILD"/*.rpm 2>/dev/null && rpm -qlp "$BUILD"/*.rpm
+    dpkg -i "$deb"
+    /usr/bin/wcs-agent version
+    test -f /etc/wcs-agent/agent.ini
+    test "$(stat -c %a /var/lib/wcs-agent)" = 700
+    dpkg --purge wcs-agent
+    test ! -e /usr/bin/wcs-agent
+fi
+
 echo "== source checks"
 "$ROOT/scripts/format-check.sh"
 "$ROOT/scripts/checksrc.sh"
