@@ -1,20 +1,26 @@
 #!/bin/bash
-# The demo on the local twin: installs what is missing (as root), builds,
-# starts the twin on loopback (a strict IMDSv2 server whose user data is a MIME
-# multi-part document with a wcs-agent overlay that makes the node a CDN edge),
-# and runs the agent against it: metadata, check-config, run, status.
-# Nothing here talks to a real AWS endpoint.
+# The demo on the local twin, in under a minute: installs what is missing (as
+# root), builds, and starts on loopback a fake stock WCS node (install tree,
+# fake systemctl, stats page), a strict IMDSv2 server whose user data is a MIME
+# multi-part document with a wcs-agent overlay that makes the node a CDN edge,
+# moto_server (target group, licence in SSM, keystore password in Secrets
+# Manager) and the Auto Scaling endpoint holding a launch hook.  Then it runs
+# the agent against it: metadata, plan, run, status, and shows what changed:
+# flashphoner.properties, the target's registration and the completed hook;
+# a second run shows that a converged node changes nothing.
+# Nothing here talks to a real AWS endpoint or to 169.254.169.254.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=setup.sh
 source "$(dirname "$0")/setup.sh"
 
+T0=$(date +%s%N)
 install_deps
 PYTHON=$(find_python)
-echo "== building"
-build_agent "$BUILD" -DAGENT_TESTS=OFF >/dev/null
 AGENT=$BUILD/wcs-agent
 
 WORK=$(mktemp -d /tmp/wcs-agent-demo.XXXXXX)
 TWIN_PID=""
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
     if [ -n "$TWIN_PID" ]; then
         kill "$TWIN_PID" 2>/dev/null || true
@@ -23,23 +29,10 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
-# The operator's config file, as baked into the AMI.
-cat >"$WORK/agent.ini" <<INI
-[agent]
-state_dir = $WORK/state
-deadline = 120
-
-[imds]
-timeout_ms = 1000
-
-[properties]
-ip = {public_or_local_ipv4}
-ip_local = {local_ipv4}
-
-[licence]
-key = ssm:/wcs/licence
-INI
+indent() { sed 's/^/    /'; }
 
 # The launch template's user data: cloud-init's shell part plus the agent's overlay.
 cat >"$WORK/user-data" <<'MIME'
@@ -57,38 +50,193 @@ Content-Type: text/x-wcs-agent; charset="us-ascii"
 [cdn]
 role = edge
 point_of_entry = {tag:wcs-origin}
-
-[register]
-target_group = arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/wcs/0123456789abcdef
 --==BOUNDARY==--
 MIME
 
-echo "== starting the twin (IMDSv2 on 127.0.0.1)"
-"$PYTHON" "$ROOT/tests/sim/twin.py" --env-file "$WORK/env" --user-data-file "$WORK/user-data" \
-    --tag Name=wcs-edge-1 --tag wcs-origin=10.0.0.5 --fail-first-tokens 1 >"$WORK/twin.log" 2>&1 &
+# The twin starts first (moto is the slow part) and comes up while the agent builds.
+# The instance tags: the seeded instance's, plus the address of the CDN origin.
+"$PYTHON" "$ROOT/tests/sim/twin.py" --env-file "$WORK/env" --aws --moto-log "$WORK/moto.log" \
+    --wcs "$WORK/root" --wcs-stats-delay-ms 1500 \
+    --user-data-file "$WORK/user-data" --fail-first-tokens 1 \
+    --tag Name=wcs-node-1 --tag aws:autoscaling:groupName=wcs-asg --tag wcs-origin=10.0.1.10 \
+    >"$WORK/twin.log" 2>&1 &
 TWIN_PID=$!
-for _ in $(seq 50); do
+
+echo "== building"
+build_agent "$BUILD" -DAGENT_TESTS=OFF >/dev/null
+
+for _ in $(seq 450); do
     [ -s "$WORK/env" ] && break
+    if ! kill -0 "$TWIN_PID" 2>/dev/null; then
+        break
+    fi
     sleep 0.1
 done
+if [ ! -s "$WORK/env" ]; then
+    echo "demo: the twin did not start:" >&2
+    cat "$WORK/twin.log" >&2
+    exit 1
+fi
 set -a
 # shellcheck disable=SC1091
 source "$WORK/env"
 set +a
-echo "   $AWS_EC2_METADATA_SERVICE_ENDPOINT (the first token request fails with 503: retried)"
 
-run() {
+echo "== the twin (all on 127.0.0.1)"
+echo "   IMDSv2     $AWS_EC2_METADATA_SERVICE_ENDPOINT  (the first token request fails with 503)"
+echo "   moto       $TWIN_MOTO_URL  (ELBv2, SSM, Secrets Manager; signatures checked)"
+echo "   ASG hook   $TWIN_AWS_ENDPOINT_URL  ($TWIN_ASG / $TWIN_HOOK, instance Pending:Wait)"
+echo "   WCS        $TWIN_WCS_VERSION, running, stats page $TWIN_STATS_URL"
+echo "              (not ready for 1.5 s after a restart)"
+
+# TLS material, as an operator would put it on the node (optional: needs openssl).
+TLS=""
+if command -v openssl >/dev/null; then
+    mkdir -m 0700 "$WORK/tls"
+    if openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 90 \
+        -subj "/CN=wcs-edge.example.com" -keyout "$WORK/tls/key.pem" \
+        -out "$WORK/tls/cert.pem" >/dev/null 2>&1; then
+        chmod 0600 "$WORK/tls/key.pem" "$WORK/tls/cert.pem"
+        TLS="certificate = file:$WORK/tls/cert.pem
+private_key = file:$WORK/tls/key.pem"
+    fi
+fi
+
+# The operator's config file, as baked into the AMI (0600: it names secrets).
+(
+    umask 077
+    cat >"$WORK/agent.ini" <<INI
+[agent]
+state_dir = $WORK/state
+deadline = 60
+
+[wcs]
+home = $TWIN_WCS_HOME
+restart_command = $TWIN_RESTART_COMMAND
+status_command = $TWIN_STATUS_COMMAND
+enable_command = $TWIN_ENABLE_COMMAND
+
+[licence]
+key = ssm:$TWIN_SSM_LICENCE
+
+[tls]
+keystore_password = secretsmanager:$TWIN_SECRET_ID#password
+$TLS
+
+[ready]
+url = $TWIN_STATS_URL
+timeout = 30
+
+[register]
+target_group = $TWIN_TARGET_GROUP_ARN
+
+[signal]
+lifecycle_hook = $TWIN_HOOK
+INI
+)
+echo
+echo "== the operator's agent.ini ($(stat -c %a "$WORK/agent.ini")), paths shortened"
+sed -e "s|$WORK|\$DEMO|g" -e '/^$/d' "$WORK/agent.ini" | indent
+echo "== the user data's wcs-agent part (a MIME multi-part document)"
+sed -n '/^Content-Type: text\/x-wcs-agent/,/^--/p' "$WORK/user-data" | sed -e '1,2d' -e '$d' | indent
+
+agent() {
     echo
     echo "\$ wcs-agent $*"
-    "$AGENT" -c "$WORK/agent.ini" "$@" || echo "(exit $?)"
+    local rc=0
+    "$AGENT" -c "$WORK/agent.ini" "$@" 2>&1 | tee -a "$WORK/agent.out" | sed "s|$WORK|\$DEMO|g" | indent || rc=$?
+    return $rc
 }
 
-run metadata
-run check-config
-run run
-run status
+agent metadata
+agent plan
+agent run
+agent status
+
+PROPS=$TWIN_WCS_PROPERTIES
 echo
-echo "\$ wcs-agent status --json | head -12"
-"$AGENT" -c "$WORK/agent.ini" status --json | head -12
+echo "== flashphoner.properties after the run (the lines the agent owns)"
+grep -nE '^(ip|ip_local|cdn_[a-z_]*) *=|set by wcs-agent' "$PROPS" | indent
+echo "   restarts of WCS so far: $(cat "$TWIN_WCS_SERVICE_DIR/restarts")"
+
+# A tiny client of the twin: moto's view of the target group, the endpoint's calls.
+# Explicit endpoints and the seeded IAM user's key (from the endpoint's control
+# API): it never looks at the environment's AWS settings or at IMDS.
+twin_show() {
+    AWS_EC2_METADATA_DISABLED=true "$PYTHON" - "$@" <<'PY'
+import json, os, sys, urllib.request
+import boto3
+
+def control(path):
+    req = urllib.request.Request(os.environ["TWIN_AWS_ENDPOINT_URL"] + path, headers={"X-Twin-Control": "1"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return json.load(r)
+
+what = sys.argv[1]
+if what == "targets":
+    s = control("/_twin/info")["seeded"]
+    elbv2 = boto3.client("elbv2", endpoint_url=os.environ["TWIN_MOTO_URL"], region_name=s["region"],
+                         aws_access_key_id=s["user_access_key_id"],
+                         aws_secret_access_key=s["user_secret_access_key"])
+    r = elbv2.describe_target_health(TargetGroupArn=os.environ["TWIN_TARGET_GROUP_ARN"])
+    print("%s (DescribeTargetHealth):" % s["target_group_name"])
+    for d in r["TargetHealthDescriptions"]:
+        print("  %-22s port %-5s %s" % (d["Target"]["Id"], d["Target"].get("Port"), d["TargetHealth"]["State"]))
+    if not r["TargetHealthDescriptions"]:
+        print("  (no targets)")
+elif what == "secrets":
+    # No secret value the twin gave out may show in what the demo printed or in the state file.
+    s = control("/_twin/info")["seeded"]
+    values = {"the licence": s["ssm_licence_value"], "the keystore password": s["secret_password"]}
+    found = []
+    for path in sys.argv[2:]:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+        found += ["%s in %s" % (k, os.path.basename(path)) for k, v in values.items() if v in text]
+    print("secret values in the output and state.json: %s" % (", ".join(found) or "none"))
+    sys.exit(1 if found else 0)
+else:
+    calls = control("/_twin/calls?action=CompleteLifecycleAction")["calls"]
+    print("CompleteLifecycleAction calls: %d" % len(calls))
+    if what == "count":
+        sys.exit(0)
+    for c in calls:
+        p = c["params"]
+        print("  %s/%s %s -> %s  (HTTP %s, signature %s, signed with the role's session token: %s)" % (
+            p.get("AutoScalingGroupName"), p.get("LifecycleHookName"), p.get("InstanceId"),
+            p.get("LifecycleActionResult"), c["status"], "ok" if c["auth_ok"] else c.get("auth_error"),
+            "yes" if c.get("session_token_sent") else "no"))
+    for g in control("/_twin/state")["groups"].values():
+        for i in g["instances"].values():
+            print("instance %s in %s: %s" % (i["instance_id"], g["name"], i["lifecycle_state"]))
+PY
+}
+
 echo
-echo "== demo done (the twin is stopped and $WORK removed)"
+echo "== the target group, as moto sees it"
+twin_show targets | indent
+echo "== the launch hook, as the Auto Scaling endpoint saw it"
+twin_show hook | indent
+
+MTIME=$(stat -c %y "$PROPS")
+RESTARTS=$(cat "$TWIN_WCS_SERVICE_DIR/restarts")
+agent run
+echo
+echo "== converged"
+UNEXPECTED=0
+if [ "$(stat -c %y "$PROPS")" = "$MTIME" ]; then
+    echo "   flashphoner.properties untouched (mtime $MTIME)"
+else
+    echo "   flashphoner.properties was rewritten (unexpected)"
+    UNEXPECTED=1
+fi
+AFTER=$(cat "$TWIN_WCS_SERVICE_DIR/restarts")
+echo "   restarts of WCS: $RESTARTS before, $AFTER after"
+[ "$AFTER" = "$RESTARTS" ] || UNEXPECTED=1
+twin_show count | sed 's/^/   /'
+twin_show secrets "$WORK/agent.out" "$WORK/state/state.json" | sed 's/^/   /'
+
+T1=$(date +%s%N)
+echo
+echo "== demo done in $(((T1 - T0) / 1000000000)).$(((T1 - T0) / 100000000 % 10)) s (the twin is stopped, \$DEMO=$WORK removed)"
+exit $UNEXPECTED

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The local twin launcher: starts the simulated AWS side on loopback.
 
-    python3 tests/sim/twin.py [IMDS options] [--imds-opts "..."] [--aws [--moto-log F]] --env-file PATH
+    python3 tests/sim/twin.py [IMDS options] [--imds-opts "..."] [--aws [--moto-log F]]
+                              [--wcs DIR [--wcs-version V] [--wcs-stats-delay-ms N]] --env-file PATH
 
 starts every service on free 127.0.0.1 ports, writes the environment for the
 agent to PATH as shell lines (KEY=value, values shell-quoted) and prints the
@@ -14,6 +15,14 @@ CloudFormation endpoint (aws.py, aws_endpoint.py): the IMDS then serves the
 seeded instance and its role credentials, and the environment gains
 AWS_ENDPOINT_URL_<SERVICE>, AWS_REGION and TWIN_* names (see aws.AwsTwin.env).
 
+--wcs DIR adds a fake stock WCS (wcs.py, wcs_service.py) under the fake root
+DIR: the install tree (DIR/usr/local/FlashphonerWebCallServer, "running"), a
+fake systemctl for it and the stats page on a free port, not ready for
+--wcs-stats-delay-ms after start and after every restart through that
+systemctl.  The environment gains TWIN_WCS_HOME, TWIN_STATS_URL,
+TWIN_RESTART_COMMAND, TWIN_STATUS_COMMAND, TWIN_ENABLE_COMMAND and more
+(see WcsService.env); the commands keep the agent's {service} placeholder.
+
 Importable:
 
     from twin import Twin
@@ -22,6 +31,8 @@ Importable:
         t.imds         # the ImdsTwin
     with Twin(aws=True) as t:
         t.aws          # the aws.AwsTwin: .seeded, .endpoint, .moto, .client()
+    with Twin(wcs="/tmp/root") as t:    # or wcs={"root": ..., "stats_delay_ms": ...}
+        t.wcs          # the WcsService: .tree (wcs.WcsTree), .stats, .service_state, .commands
 
 A service is any object with a name, start(), stop() and env() -> dict.
 Later services (moto_server, a fake WCS) are added to Twin(services=[...]) or
@@ -208,6 +219,76 @@ class SubprocessService(Service):
         return {k: self._fill(v) for k, v in self.env_template.items()}
 
 
+class WcsService(Service):
+    """A fake stock WCS (wcs.py) under the fake file-system root `root`: the
+    install tree, a fake systemctl (wcs_service.py) in root/var/service/bin,
+    and the stats page on a free loopback port in this process.
+
+    The stats page is not ready (503) for stats_delay_ms after start() and
+    after every restart through the fake systemctl (its restart.stamp).
+    active: the service counts as running from the start (a stock node that
+    booted with WCS enabled).  python: the interpreter the fake systemctl
+    runs (default this one).  stop() stops the stats page and leaves the
+    tree in place (root belongs to the caller)."""
+
+    name = "wcs"
+
+    def __init__(self, root, *, version=None, stats_delay_ms=500, active=True, python=None, verbose=False):
+        if not root:
+            raise ValueError("wcs: no folder given")
+        self.root = os.path.abspath(root)
+        self.version = version
+        self.stats_delay_ms = int(stats_delay_ms)
+        if self.stats_delay_ms < 0:
+            raise ValueError("wcs: stats delay must be >= 0 ms")
+        self.active = active
+        self.python = python
+        self.verbose = verbose
+        self.tree = None
+        self.stats = None
+        self.service_state = None
+        self.commands = None
+
+    def start(self):
+        import wcs as wcs_mod
+
+        kw = {} if self.version is None else {"version": self.version}
+        self.tree = wcs_mod.make_install_tree(self.root, **kw)
+        self.service_state = self.tree.service()
+        self.commands = wcs_mod.make_service_scripts(self.tree.service_dir, python=self.python)
+        if self.active:
+            self.service_state.set_active(True)
+        self.stats = wcs_mod.StatsServer(
+            delay_ms=self.stats_delay_ms,
+            restart_file=self.service_state.restart_file,
+            verbose=self.verbose,
+        )
+        self.stats.start()
+
+    def stop(self):
+        if self.stats is not None:
+            self.stats.stop()
+            self.stats = None
+
+    def env(self):
+        t = self.tree
+        return {
+            "TWIN_WCS_ROOT": t.root,
+            "TWIN_WCS_HOME": t.home,
+            "TWIN_WCS_VERSION": t.version,
+            "TWIN_WCS_PROPERTIES": t.properties,
+            "TWIN_WCS_SERVICE_DIR": t.service_dir,
+            "TWIN_ACTIVATION_DIR": t.activation_dir,
+            "TWIN_LICENCE_COMMAND": t.activation_cmd,
+            "TWIN_SYSTEMCTL": self.commands["systemctl"],
+            "TWIN_RESTART_COMMAND": self.commands["restart_command"],
+            "TWIN_STATUS_COMMAND": self.commands["status_command"],
+            "TWIN_ENABLE_COMMAND": self.commands["enable_command"],
+            "TWIN_STATS_URL": self.stats.url if self.stats is not None else "",
+            "TWIN_STATS_PORT": str(self.stats.port) if self.stats is not None else "",
+        }
+
+
 class Twin:
     """The whole twin: a list of services started in order, stopped in reverse.
 
@@ -216,10 +297,12 @@ class Twin:
       signature checking on, plus the Auto Scaling / CloudFormation endpoint);
       the IMDS then serves the seeded instance and its role credentials
       (metadata given in imds= still wins).  False: no AWS side.
-    services: further Service objects, started after the IMDS and AWS.
+    wcs: a folder, or keyword arguments for WcsService (with "root"): a fake
+      stock WCS under that fake root.  None: no WCS.
+    services: further Service objects, started after the IMDS, AWS and WCS.
     """
 
-    def __init__(self, imds=None, services=None, aws=False):
+    def __init__(self, imds=None, services=None, aws=False, wcs=None):
         self.services = []
         imds_service = None
         if imds is not False:
@@ -231,6 +314,9 @@ class Twin:
             kw = dict(aws) if isinstance(aws, dict) else {}
             kw.setdefault("imds_service", imds_service)
             self.services.append(aws_mod.AwsTwin(**kw))
+        if wcs:
+            kw = dict(wcs) if isinstance(wcs, dict) else {"root": wcs}
+            self.services.append(WcsService(kw.pop("root", None), **kw))
         self.services.extend(services or [])
         self._started = []
 
@@ -254,6 +340,11 @@ class Twin:
     def aws(self):
         """The aws.AwsTwin (Twin(aws=True) only)."""
         return self.service("aws")
+
+    @property
+    def wcs(self):
+        """The WcsService (Twin(wcs=...) only)."""
+        return self.service("wcs")
 
     def start(self):
         try:
@@ -320,6 +411,18 @@ def main(argv=None):
         help="also start moto_server (seeded, signatures checked) and the Auto Scaling/CloudFormation endpoint",
     )
     p.add_argument("--moto-log", metavar="PATH", help="with --aws: append moto_server's output here")
+    p.add_argument(
+        "--wcs",
+        metavar="DIR",
+        help="also create a fake stock WCS under the fake root DIR, with its service scripts and stats page",
+    )
+    p.add_argument("--wcs-version", metavar="V", help="with --wcs: the installed version (default wcs.py's)")
+    p.add_argument(
+        "--wcs-stats-delay-ms",
+        type=int,
+        metavar="MS",
+        help="with --wcs: the stats page is not ready for MS after start and after every restart (default 500)",
+    )
     imds_mod.add_arguments(p)
     args = p.parse_args(argv)
     if args.imds_opts:
@@ -345,7 +448,14 @@ def main(argv=None):
             aws = {"moto_log_path": args.moto_log, "verbose": args.verbose}
         elif args.moto_log:
             raise ValueError("--moto-log needs --aws")
-        twin = Twin(imds=dict(kw, verbose=args.verbose), aws=aws)
+        wcs = None
+        if args.wcs:
+            wcs = {"root": args.wcs, "version": args.wcs_version, "verbose": args.verbose}
+            if args.wcs_stats_delay_ms is not None:
+                wcs["stats_delay_ms"] = args.wcs_stats_delay_ms
+        elif args.wcs_version or args.wcs_stats_delay_ms is not None:
+            raise ValueError("--wcs-version and --wcs-stats-delay-ms need --wcs")
+        twin = Twin(imds=dict(kw, verbose=args.verbose), aws=aws, wcs=wcs)
         twin.start()
     except (ValueError, OSError, RuntimeError) as e:
         sys.stderr.write("twin.py: %s\n" % e)
