@@ -364,7 +364,9 @@ emit(enum log_level lvl, const char *msg)
         if (log_journal)
             buf_printf(&line, "<%d>", level_prio[lvl]);
         buf_puts(&line, "wcs-agent: ");
-        if (log_step != NULL) {
+        /* A module message that already starts with the step's name is not prefixed twice. */
+        if (log_step != NULL && !(strncmp(red, log_step, strlen(log_step)) == 0 &&
+                                  strncmp(red + strlen(log_step), ": ", 2) == 0)) {
             put_text_escaped(&line, log_step);
             buf_puts(&line, ": ");
         }

@@ -340,7 +340,7 @@ step_service(struct run_ctx *ctx, struct state_step *rec)
     else
         snprintf(detail, sizeof(detail), "%s", "restarted (--force)");
     if (ctx->opts->dry_run) {
-        run_plan("service", "WCS would %s", detail);
+        run_plan("service", "WCS would %s", changed_steps[0] != '\0' ? "restart" : "start");
         state_step_set_detail(rec, "would restart WCS");
         rec->result = STEP_RESULT_CHANGED;
         goto out;
