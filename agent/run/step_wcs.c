@@ -340,7 +340,9 @@ step_service(struct run_ctx *ctx, struct state_step *rec)
     else
         snprintf(detail, sizeof(detail), "%s", "restarted (--force)");
     if (ctx->opts->dry_run) {
-        run_plan("service", "WCS would %s", changed_steps[0] != '\0' ? "restart" : "start");
+        run_plan("service", "WCS would %s%s%s%s", changed_steps[0] != '\0' ? "restart" : "start",
+                 changed_steps[0] != '\0' ? " (" : " (not running)", changed_steps,
+                 changed_steps[0] != '\0' ? " changed)" : "");
         state_step_set_detail(rec, "would restart WCS");
         rec->result = STEP_RESULT_CHANGED;
         goto out;
