@@ -27,6 +27,24 @@ STEPS = (
     "signal",
 )
 NOT_IN_BUILD = "not available in this build"
+# A first run on the fake WCS with the base config only (no secrets, no
+# update, no licence, no certificate, nothing to register or signal).
+FIRST_RUN = {
+    "discover": "ok",
+    "secrets": "skipped",
+    "update": "skipped",
+    "configure": "changed",
+    "licence": "skipped",
+    "tls": "skipped",
+    "service": "changed",
+    "ready": "ok",
+    "register": "skipped",
+    "signal": "skipped",
+}
+# A progress line: "wcs-agent: <step>: <result> (<N> ms)[: detail]".
+PROGRESS_RE = re.compile(
+    r"^wcs-agent: (%s): (ok|changed|skipped|failed) \(\d+ ms\)(: \S.*)?$" % "|".join(STEPS)
+)
 RFC3339_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 SUMMARY_RE = re.compile(
     r"^wcs-agent: (ready|finished) in \d+\.\d\d s \(10 steps: (\d+) changed, (\d+) ok, (\d+) skipped\)$"
@@ -41,6 +59,7 @@ def parse_time(s):
 class AgentRunCase(TwinTestCase):
     twin_scope = "class"
     need_agent = True
+    fake_wcs = True  # configure, service and ready need an installed WCS
     agent_timeout = 30
 
     @property
@@ -128,9 +147,12 @@ class StateDocumentTest(AgentRunCase):
         self.assertEqual(steps["discover"]["attempts"], 1)
         self.assertRegex(steps["discover"]["started"], RFC3339_RE)
         self.assertIn(self.imds.metadata.get("instance_id"), steps["discover"]["detail"])
+        self.assertEqual({n: s["result"] for n, s in steps.items()}, FIRST_RUN)
         for name in STEPS[1:]:
-            self.assertEqual(steps[name]["result"], "skipped", name)
-            self.assertEqual(steps[name]["detail"], NOT_IN_BUILD, name)
+            self.assertTrue(steps[name]["detail"], name)
+            self.assertNotEqual(steps[name]["detail"], NOT_IN_BUILD, name)
+        self.assertEqual(doc["ready"]["signalled"], [], "nothing to signal outside systemd")
+        self.assertRegex(doc["ready"]["at"], RFC3339_RE)
         self.assertEqual(doc, self.load_state(), "status --json prints the state document")
 
     def test_every_run_gets_a_new_id(self):
@@ -205,7 +227,8 @@ class StateDocumentTest(AgentRunCase):
         self.assertEqual(previous, old, "the other instance's state is kept byte for byte")
         new = self.load_state()
         self.assertEqual(new["instance_id"], self.imds.metadata.get("instance_id"))
-        self.assertEqual(new["applied"], {}, "nothing applied on another instance is carried over")
+        for k, v in doc["applied"].items():
+            self.assertNotEqual(new["applied"].get(k), v, "nothing applied on another instance is carried over")
         self.assert_state_shape(new, "ok", 0)
         self.assertEqual(sorted(os.listdir(self.state_dir)), ["lock", "state.json", "state.json.previous"])
 
@@ -231,7 +254,7 @@ class StatusTest(AgentRunCase):
         r = self.run_agent("status")
         self.assertEqual(r.rc, 0, r)
         for name in STEPS:
-            self.assertRegex(r.stdout, r"(?m)^%s\s+(ok|skipped)\b" % name)
+            self.assertRegex(r.stdout, r"(?m)^%s\s+(ok|skipped|changed)\b" % name)
 
     def test_failed_run_is_1(self):
         self.imds.set_faults(disabled=True)
@@ -449,7 +472,9 @@ class SelectionTest(AgentRunCase):
         steps = {s["name"]: s for s in self.load_state()["steps"]}
         self.assertIn("--skip", steps["update"]["detail"])
         self.assertIn("--skip", steps["tls"]["detail"])
-        self.assertEqual(steps["secrets"]["detail"], NOT_IN_BUILD)
+        for name in ("secrets", "configure", "service", "ready"):
+            self.assertNotIn("--skip", steps[name]["detail"], name)
+        self.assertEqual(steps["configure"]["result"], "changed")
 
     def test_selection_errors_are_usage_errors(self):
         for args in (
@@ -479,23 +504,25 @@ class OutputTest(AgentRunCase):
         r = self.good_run()
         self.assertEqual(r.stdout, "")
         lines = r.stderr.splitlines()
-        self.assertEqual(len(lines), 11, r.stderr)
-        for name, line in zip(STEPS, lines):
-            self.assertRegex(line, r"^wcs-agent: %s\s+(ok|skipped|changed)\b" % name)
+        for line in lines:
+            self.assertTrue(line.startswith("wcs-agent: "), line)
+        progress = [PROGRESS_RE.match(ln) for ln in lines]
+        progress = [(m.group(1), m.group(2)) for m in progress if m is not None]
+        self.assertEqual(progress, list(FIRST_RUN.items()), r.stderr)
         m = SUMMARY_RE.match(lines[-1])
         self.assertIsNotNone(m, lines[-1])
-        self.assertEqual(sum(int(m.group(i)) for i in (2, 3, 4)), 10)
-        self.assertEqual(m.group(3), "1")
-        self.assertEqual(m.group(4), "9")
+        self.assertEqual(m.group(1), "ready", "the ready step saw WCS answer")
+        counts = [list(FIRST_RUN.values()).count(k) for k in ("changed", "ok", "skipped")]
+        self.assertEqual([int(m.group(i)) for i in (2, 3, 4)], counts)
 
     def test_failure_summary(self):
         self.imds.set_faults(disabled=True)
         r = self.run_agent("run")
         self.assertEqual(r.rc, 1)
         self.assertEqual(r.stdout, "")
-        step_re = re.compile(r"^wcs-agent: (%s)\s" % "|".join(STEPS))
-        progress = [ln for ln in r.stderr.splitlines() if step_re.match(ln)]
-        self.assertEqual([ln.split()[1] for ln in progress], list(STEPS), r.stderr)
+        progress = [PROGRESS_RE.match(ln) for ln in r.stderr.splitlines()]
+        progress = [(m.group(1), m.group(2)) for m in progress if m is not None]
+        self.assertEqual(progress, [("discover", "failed")] + [(n, "skipped") for n in STEPS[1:]], r.stderr)
         self.assertRegex(r.stderr.splitlines()[-1], r"^wcs-agent: failed at discover: \S.*$")
 
     def test_quiet_suppresses_info(self):
@@ -506,7 +533,7 @@ class OutputTest(AgentRunCase):
         self.imds.set_faults(disabled=True)
         r = self.run_agent("run", global_args=("-q",))
         self.assertEqual(r.rc, 1)
-        self.assertNotRegex(r.stderr, r"(?m)^wcs-agent: (secrets|update)\s+skipped")
+        self.assertNotRegex(r.stderr, r"(?m)^wcs-agent: (secrets|update):? +skipped")
         self.assertIn("failed at discover", r.stderr)
 
     def test_verbose_adds_lines(self):
@@ -555,9 +582,13 @@ class OutputTest(AgentRunCase):
         r = self.run_agent("run", env=env)
         self.assertEqual(r.rc, 0, r)
         lines = r.stderr.splitlines()
-        self.assertEqual(len(lines), 11)
-        for line in lines:
+        progress = [ln for ln in lines if PROGRESS_RE.match(ln[3:])]
+        self.assertEqual(len(progress), 10, r.stderr)
+        for line in progress + [lines[-1]]:
             self.assertRegex(line, r"^<6>wcs-agent: ")
+        for line in lines:
+            self.assertRegex(line, r"^<[5-7]>wcs-agent: ", "a good run logs no warning or error")
+        self.assertTrue(SUMMARY_RE.match(lines[-1][3:]), lines[-1])
         self.imds.set_faults(disabled=True)
         r = self.run_agent("run", env=env)
         self.assertEqual(r.rc, 1)

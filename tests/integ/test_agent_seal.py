@@ -10,6 +10,7 @@ import twin_testlib
 
 class SealTest(twin_testlib.TwinTestCase):
     need_agent = True
+    fake_wcs = True  # a run fails at configure without an installed WCS
 
     def setUp(self):
         super().setUp()

@@ -9,7 +9,9 @@
 - TwinTestCase: starts and stops a twin per test (twin_scope = "test") or per
   class (twin_scope = "class"), with a temp config file and state dir; with
   use_aws = True the twin has the AWS side too (moto_server, the Auto
-  Scaling / CloudFormation endpoint), and the agent gets its AWS_* variables.
+  Scaling / CloudFormation endpoint), and the agent gets its AWS_* variables;
+  with fake_wcs = True each test gets a fake WCS (install tree, stats page,
+  service commands) and the agent config starts with a section using it.
 """
 
 import collections
@@ -214,6 +216,14 @@ class TwinTestCase(unittest.TestCase):
                   (moto's state is kept: moto starts once per class)
       aws_kwargs  aws.AwsTwin keyword arguments (with use_aws)
       agent_config text of the temp agent config (-c)
+      fake_wcs    True: a fake WCS per test under the temp dir (self.wcs, a
+                  wcs.WcsTree; self.wcs_service, its wcs_service.ServiceState;
+                  self.stats, a wcs.StatsServer whose readiness clock restarts
+                  with the fake service), and write_config() puts
+                  self.fake_wcs_config ([wcs] home and commands, [ready] url,
+                  interval_ms, timeout, a short [imds] timeout) before the
+                  text of the main config, so later keys override it
+      stats_kwargs wcs.StatsServer keyword arguments (with fake_wcs)
       need_agent  True: skip the class when WCS_AGENT_BIN is unset
       agent_timeout seconds per agent run
     """
@@ -223,6 +233,8 @@ class TwinTestCase(unittest.TestCase):
     use_aws = False
     aws_kwargs = {}
     agent_config = ""
+    fake_wcs = False
+    stats_kwargs = {}
     need_agent = False
     agent_timeout = DEFAULT_TIMEOUT_S
 
@@ -269,10 +281,41 @@ class TwinTestCase(unittest.TestCase):
         self.config_path = os.path.join(self.tmp, "agent.ini")
         os.mkdir(self.home, 0o700)
         os.mkdir(self.state_dir, 0o700)
+        self.wcs = self.wcs_service = self.stats = None
+        self.fake_wcs_config = ""
+        if self.fake_wcs:
+            self.start_fake_wcs()
         self.write_config(self.agent_config)
 
+    def start_fake_wcs(self, **stats_kwargs):
+        """The fake WCS of fake_wcs = True (see the class doc): the install
+        tree under <tmp>/wcs-root, the fake systemctl, the stats server
+        (stats_kwargs over the class's) stopped at cleanup; sets
+        self.fake_wcs_config and returns the tree."""
+        import wcs
+        import wcs_service
+
+        self.wcs = wcs.make_install_tree(os.path.join(self.tmp, "wcs-root"))
+        self.wcs_service = self.wcs.service()
+        cmds = wcs_service.make_service_scripts(self.wcs.service_dir)
+        kw = dict(self.stats_kwargs)
+        kw.update(stats_kwargs)
+        kw.setdefault("restart_file", self.wcs_service.restart_file)
+        self.stats = wcs.StatsServer(**kw).start()
+        self.addCleanup(self.stats.stop)
+        self.fake_wcs_config = (
+            "[wcs]\nhome = %s\nrestart_command = %s\nstatus_command = %s\nenable_command = %s\n"
+            "[ready]\nurl = %s\ninterval_ms = 50\ntimeout = 20\n"
+            "[imds]\ntimeout_ms = 500\nattempts = 2\n"
+            % (self.wcs.home, cmds["restart_command"], cmds["status_command"], cmds["enable_command"], self.stats.url)
+        )
+        return self.wcs
+
     def write_config(self, text, path=None):
-        """Write the agent config (mode 0600); returns its path."""
+        """Write the agent config (mode 0600); returns its path.  The main
+        config (path None) starts with self.fake_wcs_config (fake_wcs)."""
+        if path is None:
+            text = getattr(self, "fake_wcs_config", "") + text
         path = path or self.config_path
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
