@@ -87,8 +87,8 @@ is_temp_of(const char *name, const char *base, size_t blen)
  * next run converges without strays.  Only called under the run lock, where
  * no other writer of these names is at work; a failure is logged, not fatal.
  */
-static void
-sweep_temp_files(const char *path)
+void
+run_sweep_temp_files(const char *path)
 {
     const char *slash = strrchr(path, '/');
     char dir[4096];
@@ -121,16 +121,16 @@ sweep_temp_files(const char *path)
     closedir(d);
 }
 
-/* sweep_temp_files() for path and path.bak. */
+/* run_sweep_temp_files() for path and path.bak. */
 static void
 sweep_with_bak(const char *path)
 {
     char bak[4096 + 8];
     int n = snprintf(bak, sizeof(bak), "%s.bak", path);
 
-    sweep_temp_files(path);
+    run_sweep_temp_files(path);
     if (n > 0 && (size_t)n < sizeof(bak))
-        sweep_temp_files(bak);
+        run_sweep_temp_files(bak);
 }
 
 /* Prints a diff in a dry run, one plan line per diff line (secrets masked). */
@@ -322,7 +322,7 @@ step_tls(struct run_ctx *ctx, struct state_step *rec)
         return rc;
     }
     if (!ctx->opts->dry_run)
-        sweep_temp_files(path);
+        run_sweep_temp_files(path);
     buf_init_secret(&existing, KEYSTORE_P12_MAX);
     buf_init_secret(&p12, KEYSTORE_P12_MAX);
     rc = fileio_read(path, &existing);

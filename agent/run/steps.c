@@ -25,16 +25,11 @@ static enum agent_rc step_discover(struct run_ctx *ctx, struct state_step *rec);
 
 /* The pipeline, in order.  NULL: not available in this build. */
 static const step_fn step_table[STEP__MAX] = {
-    [STEP_DISCOVER] = step_discover,
-    [STEP_SECRETS] = step_secrets,
-    [STEP_UPDATE] = step_update,
-    [STEP_CONFIGURE] = step_configure,
-    [STEP_LICENCE] = step_licence,
-    [STEP_TLS] = step_tls,
-    [STEP_SERVICE] = step_service,
-    [STEP_READY] = step_ready,
-    [STEP_REGISTER] = step_register,
-    [STEP_SIGNAL] = step_signal,
+    [STEP_DISCOVER] = step_discover, [STEP_SECRETS] = step_secrets,
+    [STEP_UPDATE] = step_update,     [STEP_CONFIGURE] = step_configure,
+    [STEP_LICENCE] = step_licence,   [STEP_TLS] = step_tls,
+    [STEP_SERVICE] = step_service,   [STEP_READY] = step_ready,
+    [STEP_REGISTER] = step_register, [STEP_SIGNAL] = step_signal,
 };
 
 enum agent_rc
@@ -180,53 +175,6 @@ print_progress(const struct state_step *rec)
              text[0] != '\0' ? ": " : "", text);
 }
 
-/* Whether name is ".state.json.XXXXXX": the temporary file of a state write (core/fileio). */
-static int
-is_state_temp(const char *name)
-{
-    static const char prefix[] = "." STATE_FILE ".";
-    size_t i, n = sizeof(prefix) - 1;
-
-    if (strncmp(name, prefix, n) != 0)
-        return 0;
-    for (i = 0; i < 6; i++) {
-        char c = name[n + i];
-
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
-            return 0;
-    }
-    return name[n + 6] == '\0';
-}
-
-/*
- * Removes what a run killed while writing the state file left in the state
- * folder, so that an interrupted run converges without strays.  Called with
- * the lock held: no other run is writing there.
- */
-static void
-sweep_state_temps(const char *dir)
-{
-    struct dirent *e;
-    struct stat sb;
-    DIR *d = opendir(dir);
-
-    if (d == NULL)
-        return;
-    for (;;) {
-        e = readdir(d);
-        if (e == NULL)
-            break;
-        if (!is_state_temp(e->d_name) ||
-            fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode))
-            continue;
-        if (unlinkat(dirfd(d), e->d_name, 0) == 0)
-            log_info("removed %s/%s, left by an interrupted run", dir, e->d_name);
-        else
-            log_err("cannot remove %s/%s", dir, e->d_name);
-    }
-    closedir(d);
-}
-
 static enum agent_rc
 prepare_state_dir(const char *dir)
 {
@@ -321,7 +269,12 @@ steps_run(const struct run_env *env, const struct run_opts *opts)
     rc = state_lock(ctx.state_dir, &lock_fd);
     if (rc != AGENT_OK)
         goto out;
-    sweep_state_temps(ctx.state_dir);
+    {
+        char state_path[4096 + sizeof(STATE_FILE) + 1];
+
+        snprintf(state_path, sizeof(state_path), "%s/%s", ctx.state_dir, STATE_FILE);
+        run_sweep_temp_files(state_path);
+    }
     /* A configuration error in user data stops the run before the state is written. */
     log_set_step(state_step_name(STEP_DISCOVER));
     rc = discover_phase(&ctx);
