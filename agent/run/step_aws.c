@@ -340,7 +340,7 @@ step_register(struct run_ctx *ctx, struct state_step *rec)
     if (cfg->reg.wait_healthy) {
         rc = wait_healthy(ctx, api, id, why, sizeof(why));
         if (rc != AGENT_OK) {
-            char e[300];
+            char e[420];
             snprintf(e, sizeof(e), "not healthy: %s", why[0] != '\0' ? why : agent_rc_str(rc));
             state_step_set_error(rec, e);
             return rc;
