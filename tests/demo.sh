@@ -16,7 +16,7 @@ source "$(dirname "$0")/setup.sh"
 T0=$(date +%s%N)
 install_deps
 PYTHON=$(find_python)
-AGENT=$BUILD/wcs-agent
+AGENT=$BUILD-demo/wcs-agent
 
 WORK=$(mktemp -d /tmp/wcs-agent-demo.XXXXXX)
 TWIN_PID=""
@@ -63,7 +63,7 @@ MIME
 TWIN_PID=$!
 
 echo "== building"
-build_agent "$BUILD" -DAGENT_TESTS=OFF >/dev/null
+build_agent "$BUILD-demo" -DAGENT_TESTS=OFF >/dev/null
 
 for _ in $(seq 450); do
     [ -s "$WORK/env" ] && break
