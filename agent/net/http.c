@@ -38,8 +38,6 @@ struct xfer {
     int allow_plain;       /* plain http allowed for this request */
 };
 
-/* The easy handle kept between requests (connection reuse); NULL when none. */
-static CURL *reuse_handle;
 static struct http_transport transport;
 static int have_transport;
 
@@ -254,9 +252,6 @@ http_global_init(void)
 void
 http_global_cleanup(void)
 {
-    if (reuse_handle != NULL)
-        curl_easy_cleanup(reuse_handle);
-    reuse_handle = NULL;
     curl_global_cleanup();
 }
 
@@ -599,17 +594,7 @@ perform_curl(const struct http_request *req, struct http_response *resp, CURLU *
     long status = 0;
     CURL *h;
 
-    /*
-     * One handle for the whole run, reset between requests: its connection
-     * cache lets consecutive requests to the same host (IMDS, one AWS
-     * endpoint) reuse a kept-alive connection.
-     */
-    h = reuse_handle;
-    reuse_handle = NULL;
-    if (h != NULL)
-        curl_easy_reset(h);
-    else
-        h = curl_easy_init();
+    h = curl_easy_init();
     if (h == NULL) {
         set_error(resp, HTTP_FAIL_OTHER, "out of memory");
         return AGENT_ERR_NOMEM;
@@ -701,10 +686,7 @@ setopt_failed:
     set_error(resp, HTTP_FAIL_OTHER, "libcurl refused an option");
     rc = AGENT_ERR_INVAL;
 out:
-    if (reuse_handle == NULL)
-        reuse_handle = h;
-    else
-        curl_easy_cleanup(h);
+    curl_easy_cleanup(h);
     free_headers(hdrs);
     return rc;
 }
