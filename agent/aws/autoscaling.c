@@ -18,72 +18,6 @@
 #define MAX_TIMEOUT_S       172800 /* 48 h, the global limit of a wait state */
 #define ID_MAX              32
 
-/*
- * Copies an XML text into dst[cap] without its surrounding whitespace.
- * Control characters are refused (the texts end up in log lines), and a
- * text over the cap is refused rather than cut.
- */
-static enum agent_rc
-take_text(char *dst, size_t cap, const char *text)
-{
-    size_t i, n;
-
-    while (*text == ' ' || *text == '\t' || *text == '\r' || *text == '\n')
-        text++;
-    n = strlen(text);
-    while (n > 0 && strchr(" \t\r\n", text[n - 1]) != NULL)
-        n--;
-    for (i = 0; i < n; i++) {
-        if ((unsigned char)text[i] < 0x20 || (unsigned char)text[i] == 0x7f)
-            return AGENT_ERR_PARSE;
-    }
-    return str_copyn(dst, cap, text, n);
-}
-
-/* 1 when s is non-empty printable ASCII without spaces. */
-static int
-is_token(const char *s)
-{
-    if (*s == '\0')
-        return 0;
-    for (; *s != '\0'; s++) {
-        if ((unsigned char)*s < 0x21 || (unsigned char)*s > 0x7e)
-            return 0;
-    }
-    return 1;
-}
-
-static int
-is_error_root(const char *path)
-{
-    return strcmp(path, "ErrorResponse") == 0 || strcmp(path, "Error") == 0;
-}
-
-/* An element path or code from the reply, made safe for a log line. */
-static void
-safe_name(char *dst, size_t cap, const char *path)
-{
-    size_t i;
-
-    for (i = 0; i + 1 < cap && path[i] != '\0'; i++)
-        dst[i] = (unsigned char)path[i] < 0x21 || (unsigned char)path[i] > 0x7e ? '?' : path[i];
-    dst[i] = '\0';
-}
-
-static void
-log_error_doc(const char *action, const char *xml, size_t len)
-{
-    struct aws_error e;
-    char code[sizeof(e.code)];
-
-    memset(&e, 0, sizeof(e));
-    if (awsxml_parse_error(xml, len, &e) == AGENT_OK && e.code[0] != '\0')
-        safe_name(code, sizeof(code), e.code);
-    else
-        str_copy(code, sizeof(code), "(no code)");
-    log_errx("autoscaling: %s reply: AWS error document: %s", action, code);
-}
-
 /* ---- a walker over the members of one list, driven by a field table ---- */
 
 enum field_kind {
@@ -99,186 +33,89 @@ struct field {
     size_t cap; /* of a text field */
 };
 
-struct mwalk {
-    const char *action;
-    const char *root;
-    const char *member;
+/* One parser's table (the awsxml_list's user); bit i of have and required is fields[i]. */
+struct table {
     const struct field *fields;
     size_t n_fields;
     unsigned required; /* bits of fields every member must have */
-    void *cur;         /* the member being read */
-    size_t cur_size;
-    /* Called for each complete member; returns non-zero after mw_fail. */
-    int (*finish)(struct mwalk *w);
+    /* Called for each complete member; returns non-zero after awsxml_list_fail. */
+    int (*finish)(struct awsxml_list *l);
     void *user;
-    int root_seen;
-    int in_member;
-    unsigned have;
-    enum agent_rc rc;
-    const char *why;
-    char elem[64];
 };
 
 static int
-mw_fail(struct mwalk *w, enum agent_rc rc, const char *why, const char *elem)
+mw_finish_member(struct awsxml_list *l)
 {
-    w->rc = rc;
-    w->why = why;
-    safe_name(w->elem, sizeof(w->elem), elem);
-    return 1;
-}
-
-static int
-mw_finish_member(struct mwalk *w)
-{
+    const struct table *t = l->user;
     size_t i;
 
-    w->in_member = 0;
-    for (i = 0; i < w->n_fields; i++) {
-        if ((w->required & (1u << i)) && !(w->have & (1u << i)))
-            return mw_fail(w, AGENT_ERR_PARSE, "member without", w->fields[i].sub);
+    for (i = 0; i < t->n_fields; i++) {
+        if ((t->required & (1u << i)) && !(l->have & (1u << i)))
+            return awsxml_list_fail(l, AGENT_ERR_PARSE, "member without", t->fields[i].sub);
     }
-    return w->finish(w);
+    return t->finish(l);
 }
 
 static int
-mw_start(void *ctx, const char *path)
+mw_field(struct awsxml_list *l, const char *sub, const char *text)
 {
-    struct mwalk *w = ctx;
-
-    if (!w->root_seen) {
-        w->root_seen = 1;
-        if (strcmp(path, w->root) != 0)
-            return mw_fail(w, is_error_root(path) ? AGENT_ERR_AWS : AGENT_ERR_PARSE,
-                           "unexpected root element", path);
-        return 0;
-    }
-    if (strcmp(path, w->member) != 0)
-        return 0;
-    if (w->in_member && mw_finish_member(w) != 0)
-        return 1;
-    memset(w->cur, 0, w->cur_size);
-    w->have = 0;
-    w->in_member = 1;
-    return 0;
-}
-
-static int
-mw_leaf(void *ctx, const char *path, const char *text)
-{
-    struct mwalk *w = ctx;
-    size_t ml = strlen(w->member), i;
+    const struct table *t = l->user;
     const struct field *f;
-    char num[16], *dst;
-    enum agent_rc rc;
+    char num[16];
+    size_t i;
 
-    if (!w->in_member || strncmp(path, w->member, ml) != 0 || path[ml] != '/')
-        return 0;
-    for (i = 0; i < w->n_fields; i++) {
-        if (strcmp(path + ml + 1, w->fields[i].sub) == 0)
+    for (i = 0; i < t->n_fields; i++) {
+        if (strcmp(sub, t->fields[i].sub) == 0)
             break;
     }
-    if (i == w->n_fields)
+    if (i == t->n_fields)
         return 0;
-    f = &w->fields[i];
-    if (w->have & (1u << i))
-        return mw_fail(w, AGENT_ERR_PARSE, "repeated element", f->sub);
-    w->have |= 1u << i;
-    if (f->kind == FK_SECS) {
-        rc = take_text(num, sizeof(num), text);
-        if (rc != AGENT_OK ||
-            str_to_int(num, 1, MAX_TIMEOUT_S, (int *)(void *)((char *)w->cur + f->off)) != AGENT_OK)
-            return mw_fail(w, AGENT_ERR_PARSE, "not a number of seconds in", f->sub);
-        return 0;
-    }
-    dst = (char *)w->cur + f->off;
-    rc = take_text(dst, f->cap, text);
-    if (rc == AGENT_ERR_TOOBIG)
-        return mw_fail(w, rc, "text over its cap in", f->sub);
-    if (rc != AGENT_OK)
-        return mw_fail(w, rc, "control characters in", f->sub);
-    if (f->kind == FK_TOKEN && !is_token(dst))
-        return mw_fail(w, AGENT_ERR_PARSE, "empty or spaced text in", f->sub);
+    f = &t->fields[i];
+    if (f->kind != FK_SECS)
+        return awsxml_list_text(l, 1u << i, (char *)l->cur + f->off, f->cap, text, f->sub,
+                                f->kind == FK_TOKEN);
+    if (l->have & (1u << i))
+        return awsxml_list_fail(l, AGENT_ERR_PARSE, "repeated element", f->sub);
+    l->have |= 1u << i;
+    if (awsxml_take_text(num, sizeof(num), text) != AGENT_OK ||
+        str_to_int(num, 1, MAX_TIMEOUT_S, (int *)(void *)((char *)l->cur + f->off)) != AGENT_OK)
+        return awsxml_list_fail(l, AGENT_ERR_PARSE, "not a number of seconds in", f->sub);
     return 0;
 }
 
+/* Reads the list member of root in xml[len] with t into cur; failures are logged. */
 static enum agent_rc
-mw_run(struct mwalk *w, const char *xml, size_t len)
+mw_run(const char *action, const char *root, const char *member, struct table *t, void *cur,
+       size_t cur_size, const char *xml, size_t len)
 {
-    struct awsxml_handler h;
-    enum agent_rc rc;
+    struct awsxml_list l;
 
-    w->rc = AGENT_OK;
-    h.start = w->member != NULL ? mw_start : NULL;
-    h.leaf = w->member != NULL ? mw_leaf : NULL;
-    h.ctx = w;
-    rc = awsxml_walk(xml, len, &h);
-    if (rc == AGENT_OK && w->rc == AGENT_OK && w->in_member)
-        mw_finish_member(w);
-    if (w->rc == AGENT_ERR_AWS) {
-        log_error_doc(w->action, xml, len);
-        return AGENT_ERR_AWS;
-    }
-    if (w->rc != AGENT_OK) {
-        log_errx("autoscaling: %s reply: %s %s", w->action, w->why, w->elem);
-        return w->rc;
-    }
-    if (rc != AGENT_OK || !w->root_seen) {
-        log_errx("autoscaling: %s reply: malformed XML (%s)", w->action, agent_rc_str(rc));
-        return rc != AGENT_OK ? rc : AGENT_ERR_PARSE;
-    }
-    return AGENT_OK;
+    memset(&l, 0, sizeof(l));
+    l.prefix = "autoscaling";
+    l.action = action;
+    l.root = root;
+    l.member = member;
+    l.cur = cur;
+    l.cur_size = cur_size;
+    l.field = mw_field;
+    l.finish = mw_finish_member;
+    l.user = t;
+    return awsxml_list_run(&l, xml, len);
 }
 
 /* ---- the empty-result reply ---- */
 
-static int
-ack_start(void *ctx, const char *path)
-{
-    struct mwalk *w = ctx;
-
-    if (w->root_seen)
-        return 0;
-    w->root_seen = 1;
-    if (strcmp(path, w->root) == 0)
-        return 0;
-    return mw_fail(w, is_error_root(path) ? AGENT_ERR_AWS : AGENT_ERR_PARSE,
-                   "unexpected root element", path);
-}
-
 enum agent_rc
 asg_parse_empty_reply(const char *xml, size_t len, const char *action)
 {
-    struct awsxml_handler h;
-    struct mwalk w;
     char root[128];
-    enum agent_rc rc;
     int n;
 
     n = snprintf(root, sizeof(root), "%sResponse", action);
     if (n < 0 || (size_t)n >= sizeof(root))
         return AGENT_ERR_INVAL;
-    memset(&w, 0, sizeof(w));
-    w.action = action;
-    w.root = root;
-    w.rc = AGENT_OK;
-    h.start = ack_start;
-    h.leaf = NULL;
-    h.ctx = &w;
-    rc = awsxml_walk(xml, len, &h);
-    if (w.rc == AGENT_ERR_AWS) {
-        log_error_doc(action, xml, len);
-        return AGENT_ERR_AWS;
-    }
-    if (w.rc != AGENT_OK) {
-        log_errx("autoscaling: %s reply: %s %s", action, w.why, w.elem);
-        return w.rc;
-    }
-    if (rc != AGENT_OK || !w.root_seen) {
-        log_errx("autoscaling: %s reply: malformed XML (%s)", action, agent_rc_str(rc));
-        return rc != AGENT_OK ? rc : AGENT_ERR_PARSE;
-    }
-    return AGENT_OK;
+    /* No member: only the root is checked ("unexpected root element" when it differs). */
+    return mw_run(action, root, NULL, NULL, NULL, 0, xml, len);
 }
 
 /* ---- DescribeLifecycleHooks ---- */
@@ -303,18 +140,19 @@ struct lh_user {
 };
 
 static int
-lh_finish(struct mwalk *w)
+lh_finish(struct awsxml_list *l)
 {
-    struct asg_lifecycle_hook *h = w->cur;
-    struct lh_user *u = w->user;
+    struct asg_lifecycle_hook *h = l->cur;
+    struct lh_user *u = ((const struct table *)l->user)->user;
 
     /* The API defaults (aws.md §4.2) when the reply leaves them out. */
-    if (!(w->have & LH_HAVE_RESULT))
+    if (!(l->have & LH_HAVE_RESULT))
         str_copy(h->default_result, sizeof(h->default_result), "ABANDON");
     else if (strcmp(h->default_result, "CONTINUE") != 0 &&
              strcmp(h->default_result, "ABANDON") != 0)
-        return mw_fail(w, AGENT_ERR_PARSE, "neither CONTINUE nor ABANDON in", "DefaultResult");
-    if (!(w->have & LH_HAVE_HEARTBEAT))
+        return awsxml_list_fail(l, AGENT_ERR_PARSE, "neither CONTINUE nor ABANDON in",
+                                "DefaultResult");
+    if (!(l->have & LH_HAVE_HEARTBEAT))
         h->heartbeat_timeout_s = DEFAULT_HEARTBEAT_S;
     if (u->n_found == 0 && strcmp(h->name, u->want) == 0) {
         *u->found = *h;
@@ -329,24 +167,18 @@ asg_parse_lifecycle_hooks(const char *xml, size_t len, const char *hook,
 {
     struct asg_lifecycle_hook cur, found;
     struct lh_user u;
-    struct mwalk w;
+    struct table t;
     enum agent_rc rc;
 
-    memset(&w, 0, sizeof(w));
     u.want = hook;
     u.found = &found;
     u.n_found = 0;
-    w.action = "DescribeLifecycleHooks";
-    w.root = LH_ROOT;
-    w.member = LH_MEMBER;
-    w.fields = lh_fields;
-    w.n_fields = sizeof(lh_fields) / sizeof(lh_fields[0]);
-    w.required = 1u << 0;
-    w.cur = &cur;
-    w.cur_size = sizeof(cur);
-    w.finish = lh_finish;
-    w.user = &u;
-    rc = mw_run(&w, xml, len);
+    t.fields = lh_fields;
+    t.n_fields = sizeof(lh_fields) / sizeof(lh_fields[0]);
+    t.required = 1u << 0;
+    t.finish = lh_finish;
+    t.user = &u;
+    rc = mw_run("DescribeLifecycleHooks", LH_ROOT, LH_MEMBER, &t, &cur, sizeof(cur), xml, len);
     if (rc != AGENT_OK)
         return rc;
     if (u.n_found == 0) {
@@ -378,13 +210,13 @@ struct ai_user {
 };
 
 static int
-ai_finish(struct mwalk *w)
+ai_finish(struct awsxml_list *l)
 {
-    struct ai_member *m = w->cur;
-    struct ai_user *u = w->user;
+    struct ai_member *m = l->cur;
+    struct ai_user *u = ((const struct table *)l->user)->user;
 
     if (m->i.asg_name[0] == '\0')
-        return mw_fail(w, AGENT_ERR_PARSE, "empty", "AutoScalingGroupName");
+        return awsxml_list_fail(l, AGENT_ERR_PARSE, "empty", "AutoScalingGroupName");
     if (u->n_found == 0 && strcmp(m->id, u->want) == 0) {
         *u->found = m->i;
         u->n_found++;
@@ -398,25 +230,20 @@ asg_parse_instances(const char *xml, size_t len, const char *instance_id, struct
     struct asg_instance found;
     struct ai_member cur;
     struct ai_user u;
-    struct mwalk w;
+    struct table t;
     enum agent_rc rc;
 
-    memset(&w, 0, sizeof(w));
     memset(&found, 0, sizeof(found));
     u.want = instance_id;
     u.found = &found;
     u.n_found = 0;
-    w.action = "DescribeAutoScalingInstances";
-    w.root = AI_ROOT;
-    w.member = AI_MEMBER;
-    w.fields = ai_fields;
-    w.n_fields = sizeof(ai_fields) / sizeof(ai_fields[0]);
-    w.required = (1u << 0) | (1u << 1) | (1u << 2);
-    w.cur = &cur;
-    w.cur_size = sizeof(cur);
-    w.finish = ai_finish;
-    w.user = &u;
-    rc = mw_run(&w, xml, len);
+    t.fields = ai_fields;
+    t.n_fields = sizeof(ai_fields) / sizeof(ai_fields[0]);
+    t.required = (1u << 0) | (1u << 1) | (1u << 2);
+    t.finish = ai_finish;
+    t.user = &u;
+    rc =
+        mw_run("DescribeAutoScalingInstances", AI_ROOT, AI_MEMBER, &t, &cur, sizeof(cur), xml, len);
     if (rc != AGENT_OK)
         return rc;
     *out = found;

@@ -405,6 +405,221 @@ awsxml_parse_error(const char *xml, size_t len, struct aws_error *err)
     return AGENT_OK;
 }
 
+/* ---- reading a Query-protocol reply into typed structs ---- */
+
+enum agent_rc
+awsxml_take_text(char *dst, size_t cap, const char *text)
+{
+    size_t i, n;
+
+    if (dst == NULL || text == NULL)
+        return AGENT_ERR_INVAL;
+    while (*text == ' ' || *text == '\t' || *text == '\r' || *text == '\n')
+        text++;
+    n = strlen(text);
+    while (n > 0 && strchr(" \t\r\n", text[n - 1]) != NULL)
+        n--;
+    for (i = 0; i < n; i++) {
+        if ((unsigned char)text[i] < 0x20 || (unsigned char)text[i] == 0x7f)
+            return AGENT_ERR_PARSE;
+    }
+    return str_copyn(dst, cap, text, n);
+}
+
+/* 1 when s is non-empty printable ASCII without spaces. */
+static int
+is_token(const char *s)
+{
+    if (s == NULL || *s == '\0')
+        return 0;
+    for (; *s != '\0'; s++) {
+        if ((unsigned char)*s < 0x21 || (unsigned char)*s > 0x7e)
+            return 0;
+    }
+    return 1;
+}
+
+/* The root element of an AWS error document (Query protocol or S3). */
+static int
+is_error_root(const char *path)
+{
+    return path != NULL && (strcmp(path, "ErrorResponse") == 0 || strcmp(path, "Error") == 0);
+}
+
+/* A name, element path or code from a reply, made safe for a log line (cut at cap). */
+static void
+safe_name(char *dst, size_t cap, const char *src)
+{
+    size_t i;
+
+    if (dst == NULL || cap == 0)
+        return;
+    if (src == NULL)
+        src = "";
+    for (i = 0; i + 1 < cap && src[i] != '\0'; i++)
+        dst[i] = (unsigned char)src[i] < 0x21 || (unsigned char)src[i] > 0x7e ? '?' : src[i];
+    dst[i] = '\0';
+}
+
+/* Logs why an error document came back where a result was expected. */
+static void
+log_error_doc(const char *prefix, const char *action, const char *xml, size_t len)
+{
+    struct aws_error e;
+    char code[sizeof(e.code)];
+
+    memset(&e, 0, sizeof(e));
+    if (awsxml_parse_error(xml, len, &e) == AGENT_OK && e.code[0] != '\0')
+        safe_name(code, sizeof(code), e.code);
+    else
+        str_copy(code, sizeof(code), "(no code)");
+    log_errx("%s: %s reply: AWS error document: %s", prefix, action, code);
+}
+
+int
+awsxml_list_fail(struct awsxml_list *l, enum agent_rc rc, const char *why, const char *elem)
+{
+    l->rc = rc;
+    l->why = why;
+    safe_name(l->elem, sizeof(l->elem), elem);
+    return 1;
+}
+
+int
+awsxml_list_text(struct awsxml_list *l, unsigned bit, char *dst, size_t cap, const char *text,
+                 const char *name, int token)
+{
+    enum agent_rc rc;
+
+    if (l->have & bit)
+        return awsxml_list_fail(l, AGENT_ERR_PARSE, "repeated element", name);
+    l->have |= bit;
+    rc = awsxml_take_text(dst, cap, text);
+    if (rc == AGENT_ERR_TOOBIG)
+        return awsxml_list_fail(l, rc, "text over its cap in", name);
+    if (rc != AGENT_OK)
+        return awsxml_list_fail(l, rc, "control characters in", name);
+    if (token && !is_token(dst))
+        return awsxml_list_fail(l, AGENT_ERR_PARSE, "empty or spaced text in", name);
+    return 0;
+}
+
+static int
+list_finish_member(struct awsxml_list *l)
+{
+    l->in_member = 0;
+    return l->finish != NULL ? l->finish(l) : 0;
+}
+
+static int
+list_start(void *ctx, const char *path)
+{
+    struct awsxml_list *l = ctx;
+
+    if (!l->root_seen) {
+        l->root_seen = 1;
+        if (strcmp(path, l->root) != 0)
+            return awsxml_list_fail(l, is_error_root(path) ? AGENT_ERR_AWS : AGENT_ERR_PARSE,
+                                    "unexpected root element", path);
+        return 0;
+    }
+    if (l->member == NULL || strcmp(path, l->member) != 0)
+        return 0;
+    if (l->in_member && list_finish_member(l) != 0)
+        return 1;
+    if (l->cur != NULL)
+        memset(l->cur, 0, l->cur_size);
+    l->have = 0;
+    l->in_member = 1;
+    return 0;
+}
+
+static int
+list_leaf(void *ctx, const char *path, const char *text)
+{
+    struct awsxml_list *l = ctx;
+    size_t ml = strlen(l->member);
+
+    if (!l->in_member || strncmp(path, l->member, ml) != 0 || path[ml] != '/')
+        return 0;
+    return l->field != NULL ? l->field(l, path + ml + 1, text) : 0;
+}
+
+/* The walk without its log line: awsxml_walk's code, the first failure in l->rc. */
+static enum agent_rc
+list_walk(struct awsxml_list *l, const char *xml, size_t len)
+{
+    struct awsxml_handler h;
+    enum agent_rc rc;
+
+    l->root_seen = 0;
+    l->in_member = 0;
+    l->have = 0;
+    l->rc = AGENT_OK;
+    l->why = "";
+    l->elem[0] = '\0';
+    h.start = list_start;
+    h.leaf = l->member != NULL ? list_leaf : NULL;
+    h.ctx = l;
+    rc = awsxml_walk(xml, len, &h);
+    if (rc == AGENT_OK && l->rc == AGENT_OK && l->in_member)
+        list_finish_member(l);
+    return rc;
+}
+
+/* Logs the outcome of list_walk() (walk_rc) and returns the code for it. */
+static enum agent_rc
+list_report(const struct awsxml_list *l, enum agent_rc walk_rc, const char *xml, size_t len)
+{
+    if (l->rc == AGENT_ERR_AWS) {
+        log_error_doc(l->prefix, l->action, xml, len);
+        return AGENT_ERR_AWS;
+    }
+    if (l->rc != AGENT_OK) {
+        log_errx("%s: %s reply: %s %s", l->prefix, l->action, l->why, l->elem);
+        return l->rc;
+    }
+    if (walk_rc != AGENT_OK || !l->root_seen) {
+        log_errx("%s: %s reply: malformed XML (%s)", l->prefix, l->action, agent_rc_str(walk_rc));
+        return walk_rc != AGENT_OK ? walk_rc : AGENT_ERR_PARSE;
+    }
+    return AGENT_OK;
+}
+
+enum agent_rc
+awsxml_list_run(struct awsxml_list *l, const char *xml, size_t len)
+{
+    if (l == NULL || l->prefix == NULL || l->action == NULL || l->root == NULL)
+        return AGENT_ERR_INVAL;
+    return list_report(l, list_walk(l, xml, len), xml, len);
+}
+
+enum agent_rc
+awsxml_parse_empty_reply(const char *prefix, const char *xml, size_t len, const char *action)
+{
+    struct awsxml_list l;
+    char want[128];
+    enum agent_rc rc;
+    int n;
+
+    if (prefix == NULL || action == NULL)
+        return AGENT_ERR_INVAL;
+    n = snprintf(want, sizeof(want), "%sResponse", action);
+    if (n < 0 || (size_t)n >= sizeof(want))
+        return AGENT_ERR_INVAL;
+    memset(&l, 0, sizeof(l));
+    l.prefix = prefix;
+    l.action = action;
+    l.root = want;
+    rc = list_walk(&l, xml, len);
+    /* With no member to read, the only failure of the walk itself is the root. */
+    if (l.rc != AGENT_OK && l.rc != AGENT_ERR_AWS) {
+        log_errx("%s: %s reply: root element %s, expected %s", prefix, action, l.elem, want);
+        return l.rc;
+    }
+    return list_report(&l, rc, xml, len);
+}
+
 const char *
 awsxml_library_version(void)
 {

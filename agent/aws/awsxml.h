@@ -69,6 +69,86 @@ enum agent_rc awsxml_parse_error(const char *xml, size_t len, struct aws_error *
  */
 void awsxml_copy_message(char *dst, size_t cap, const char *src);
 
+/* ---- reading a Query-protocol reply into typed structs ---- */
+
+/*
+ * Copies an XML text into dst[cap] without its surrounding whitespace
+ * (space, tab, CR, LF).  Control characters are refused (the texts end up in
+ * log lines), and a text over the cap is refused rather than cut.  AGENT_OK;
+ * AGENT_ERR_PARSE for a control character; AGENT_ERR_TOOBIG when it does not
+ * fit; AGENT_ERR_INVAL for NULL arguments.  dst may be written on failure.
+ */
+enum agent_rc awsxml_take_text(char *dst, size_t cap, const char *text);
+
+#define AWSXML_ELEM_MAX 64
+
+/*
+ * A walk over the members of one list of a reply ("<Action>Response/
+ * <Action>Result/Things/member"), each member finished when the next opens or
+ * the document ends.  The caller zeroes the struct and fills the first
+ * block; awsxml_list_run() keeps the second, which the callbacks read
+ * (have, cur) and write through awsxml_list_fail() and awsxml_list_text().
+ */
+struct awsxml_list {
+    const char *prefix; /* module name that starts the log lines, e.g. "elbv2" */
+    const char *action; /* the call, e.g. "DescribeTargetHealth" */
+    const char *root;   /* the root element expected */
+    const char *member; /* path of a list member; NULL when only the root counts */
+    void *cur;          /* the caller's staging copy of a member, zeroed as each opens */
+    size_t cur_size;
+    /* A leaf below a member; sub is its path below the member.  Non-zero aborts. */
+    int (*field)(struct awsxml_list *l, const char *sub, const char *text);
+    /* A member is complete.  Non-zero aborts (after awsxml_list_fail). */
+    int (*finish)(struct awsxml_list *l);
+    void *user; /* for the callbacks */
+
+    int root_seen;
+    int in_member;
+    unsigned have;              /* the callbacks' bits for the fields of cur seen so far */
+    enum agent_rc rc;           /* the first failure, AGENT_OK until then */
+    const char *why;            /* static text for the log line */
+    char elem[AWSXML_ELEM_MAX]; /* the element concerned, made safe */
+};
+
+/* Records a failure: rc, why (static text) and elem (made safe); returns 1, to abort the walk. */
+int awsxml_list_fail(struct awsxml_list *l, enum agent_rc rc, const char *why, const char *elem);
+
+/*
+ * Stores the text of the field name of the current member into dst[cap]
+ * with awsxml_take_text().  bit (one of l->have) marks the field seen, so a
+ * repeat is refused; token also requires non-empty visible ASCII without
+ * spaces.  Returns 0, or 1 after awsxml_list_fail() with "repeated element",
+ * "text over its cap in", "control characters in" or "empty or spaced text
+ * in".
+ */
+int awsxml_list_text(struct awsxml_list *l, unsigned bit, char *dst, size_t cap, const char *text,
+                     const char *name, int token);
+
+/*
+ * Walks the reply xml[len] with l (set up as above).  The first element
+ * must be l->root: an AWS error document there gives AGENT_ERR_AWS, anything
+ * else AGENT_ERR_PARSE.  Logs one line on failure: "<prefix>: <action>
+ * reply: <why> <elem>", "... AWS error document: <code>" (the document's
+ * code, "(no code)" when it has none) or "... malformed XML (<rc>)"; texts
+ * from the reply are made safe (bytes outside visible ASCII become '?').
+ * AGENT_OK when the document was read whole; otherwise the failure's code
+ * (AGENT_ERR_PARSE, AGENT_ERR_TOOBIG, AGENT_ERR_AWS, ...) or awsxml_walk()'s;
+ * AGENT_ERR_INVAL when l, its prefix, action or root is NULL.
+ */
+enum agent_rc awsxml_list_run(struct awsxml_list *l, const char *xml, size_t len);
+
+/*
+ * Pure check of a reply with an empty result: well-formed XML whose root
+ * element is "<action>Response".  AGENT_OK; AGENT_ERR_AWS for an AWS error
+ * document; AGENT_ERR_INVAL for a NULL prefix or action, or a root name
+ * over 127 bytes;
+ * AGENT_ERR_PARSE (or awsxml_walk's codes) otherwise.  Failures are logged
+ * with prefix: "<prefix>: <action> reply: root element <X>, expected <Y>",
+ * "... AWS error document: <code>" or "... malformed XML (<rc>)".
+ */
+enum agent_rc awsxml_parse_empty_reply(const char *prefix, const char *xml, size_t len,
+                                       const char *action);
+
 /* expat's version string ("expat_2.5.0"), for `version`. */
 const char *awsxml_library_version(void);
 

@@ -1,6 +1,5 @@
 #include "aws/cloudformation.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #include "aws/awsxml.h"
@@ -10,23 +9,6 @@
 
 #define STACK_MAX   1024 /* a stack ARN is well under this */
 #define LOGICAL_MAX 255
-
-static int
-is_error_root(const char *path)
-{
-    return strcmp(path, "ErrorResponse") == 0 || strcmp(path, "Error") == 0;
-}
-
-/* A name or code from the reply, made safe for a log line. */
-static void
-safe_name(char *dst, size_t cap, const char *s)
-{
-    size_t i;
-
-    for (i = 0; i + 1 < cap && s[i] != '\0'; i++)
-        dst[i] = (unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e ? '?' : s[i];
-    dst[i] = '\0';
-}
 
 /* A caller's text for a log line: control characters become spaces, cut at cap. */
 static void
@@ -39,66 +21,10 @@ safe_text(char *dst, size_t cap, const char *s)
     dst[i] = '\0';
 }
 
-struct ack_ctx {
-    const char *want; /* "<Action>Response" */
-    int root_seen;
-    enum agent_rc rc;
-    char root[64];
-};
-
-static int
-ack_start(void *vctx, const char *path)
-{
-    struct ack_ctx *c = vctx;
-
-    if (c->root_seen)
-        return 0;
-    c->root_seen = 1;
-    if (strcmp(path, c->want) == 0)
-        return 0;
-    c->rc = is_error_root(path) ? AGENT_ERR_AWS : AGENT_ERR_PARSE;
-    safe_name(c->root, sizeof(c->root), path);
-    return 1;
-}
-
 enum agent_rc
 cfn_parse_empty_reply(const char *xml, size_t len, const char *action)
 {
-    struct awsxml_handler h;
-    struct aws_error e;
-    struct ack_ctx c;
-    char want[128], code[sizeof(e.code)];
-    enum agent_rc rc;
-    int n;
-
-    n = snprintf(want, sizeof(want), "%sResponse", action);
-    if (n < 0 || (size_t)n >= sizeof(want))
-        return AGENT_ERR_INVAL;
-    memset(&c, 0, sizeof(c));
-    c.want = want;
-    c.rc = AGENT_OK;
-    h.start = ack_start;
-    h.leaf = NULL;
-    h.ctx = &c;
-    rc = awsxml_walk(xml, len, &h);
-    if (c.rc == AGENT_ERR_AWS) {
-        memset(&e, 0, sizeof(e));
-        if (awsxml_parse_error(xml, len, &e) == AGENT_OK && e.code[0] != '\0')
-            safe_name(code, sizeof(code), e.code);
-        else
-            str_copy(code, sizeof(code), "(no code)");
-        log_errx("cloudformation: %s reply: AWS error document: %s", action, code);
-        return AGENT_ERR_AWS;
-    }
-    if (c.rc != AGENT_OK) {
-        log_errx("cloudformation: %s reply: root element %s, expected %s", action, c.root, want);
-        return c.rc;
-    }
-    if (rc != AGENT_OK || !c.root_seen) {
-        log_errx("cloudformation: %s reply: malformed XML (%s)", action, agent_rc_str(rc));
-        return rc != AGENT_OK ? rc : AGENT_ERR_PARSE;
-    }
-    return AGENT_OK;
+    return awsxml_parse_empty_reply("cloudformation", xml, len, action);
 }
 
 int

@@ -4,62 +4,12 @@
 
 #include <cjson/cJSON.h>
 
+#include "aws/awsjson.h"
 #include "core/log.h"
 #include "core/str.h"
 
 /* Room for any number cJSON prints ("%1.17g", at most 26 bytes) or a boolean. */
 #define NUMBER_TEXT_MAX 64
-
-/* Wipes every string and number of a parsed tree that may hold the secret. */
-static void
-wipe_tree(cJSON *item)
-{
-    cJSON *c;
-
-    for (c = item; c != NULL; c = c->next) {
-        if (c->valuestring != NULL)
-            str_wipe(c->valuestring, strlen(c->valuestring));
-        c->valuedouble = 0;
-        c->valueint = 0;
-        if (c->child != NULL)
-            wipe_tree(c->child);
-    }
-}
-
-/* 1 when only JSON whitespace follows end in json[len]. */
-static int
-only_space_after(const char *json, size_t len, const char *end)
-{
-    size_t i;
-
-    if (end == NULL || end < json || end > json + len)
-        return 0;
-    for (i = (size_t)(end - json); i < len; i++) {
-        if (strchr(" \t\r\n", json[i]) == NULL || json[i] == '\0')
-            return 0;
-    }
-    return 1;
-}
-
-/*
- * 1 when the raw text holds a \u0000 escape, which cJSON would turn into an
- * early end of the string (a silently cut value).  An escaped backslash is
- * skipped whole, so "\\u0000" is not one.
- */
-static int
-has_nul_escape(const char *json, size_t len)
-{
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        if (json[i] != '\\')
-            continue;
-        if (i + 5 < len && json[i + 1] == 'u' && memcmp(json + i + 2, "0000", 4) == 0)
-            return 1;
-        i++;
-    }
-    return 0;
-}
 
 /*
  * Takes field out of the JSON object held in the secret string s, into tmp.
@@ -74,12 +24,12 @@ take_field(const char *s, const char *sid, const char *field, struct buf *tmp)
     enum agent_rc rc = AGENT_ERR_PARSE;
     size_t len = strlen(s);
 
-    if (has_nul_escape(s, len)) {
+    if (awsjson_has_nul_escape(s, len)) {
         log_errx("secretsmanager: secret %s: SecretString holds a \\u0000 escape", sid);
         return AGENT_ERR_PARSE;
     }
     root = cJSON_ParseWithLengthOpts(s, len, &end, 0);
-    if (root == NULL || !only_space_after(s, len, end) || !cJSON_IsObject(root)) {
+    if (root == NULL || !awsjson_only_space_after(s, len, end) || !cJSON_IsObject(root)) {
         log_errx("secretsmanager: secret %s is not a JSON object, so it has no field %s", sid,
                  field);
         goto out;
@@ -108,8 +58,7 @@ take_field(const char *s, const char *sid, const char *field, struct buf *tmp)
         goto out;
     }
 out:
-    wipe_tree(root);
-    cJSON_Delete(root);
+    awsjson_delete_wiped(root);
     return rc;
 }
 
@@ -127,12 +76,12 @@ sm_parse_get_secret_value(const char *json, size_t len, const char *id, const ch
         return AGENT_ERR_INVAL;
     /* Built apart and appended at the end, so value changes only on success. */
     buf_init_secret(&tmp, value->max);
-    if (has_nul_escape(json, len)) {
+    if (awsjson_has_nul_escape(json, len)) {
         log_errx("secretsmanager: GetSecretValue reply for %s: a \\u0000 escape", sid);
         goto out;
     }
     root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
-    if (root == NULL || !only_space_after(json, len, end) || !cJSON_IsObject(root)) {
+    if (root == NULL || !awsjson_only_space_after(json, len, end) || !cJSON_IsObject(root)) {
         log_errx("secretsmanager: GetSecretValue reply for %s: not a JSON object", sid);
         goto out;
     }
@@ -174,44 +123,9 @@ sm_parse_get_secret_value(const char *json, size_t len, const char *id, const ch
     else if (rc == AGENT_ERR_NOMEM)
         log_errx("secretsmanager: secret %s: out of memory", sid);
 out:
-    wipe_tree(root);
-    cJSON_Delete(root);
+    awsjson_delete_wiped(root);
     buf_cleanup(&tmp);
     return rc;
-}
-
-/* Ids and fields: bounded, without control characters (AWS checks the rest). */
-static int
-valid_text(const char *s, size_t max)
-{
-    size_t n, i;
-
-    if (s == NULL)
-        return 0;
-    n = strlen(s);
-    if (n < 1 || n > max)
-        return 0;
-    for (i = 0; i < n; i++) {
-        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
-            return 0;
-    }
-    return 1;
-}
-
-/* {"SecretId":id}, malloc'd by cJSON (free with cJSON_free). */
-static char *
-build_body(const char *id)
-{
-    cJSON *o;
-    char *s = NULL;
-
-    o = cJSON_CreateObject();
-    if (o == NULL)
-        return NULL;
-    if (cJSON_AddStringToObject(o, "SecretId", id) != NULL)
-        s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    return s;
 }
 
 enum agent_rc
@@ -226,17 +140,17 @@ sm_get_secret_value(struct awsapi *api, const char *id, const char *field, struc
         log_errx("secretsmanager: GetSecretValue: no AWS client or no output buffer");
         return AGENT_ERR_INVAL;
     }
-    if (!valid_text(id, SM_ID_MAX)) {
+    if (!awsjson_valid_text(id, SM_ID_MAX)) {
         log_errx("secretsmanager: GetSecretValue: the secret id is not 1-%d printable characters",
                  SM_ID_MAX);
         return AGENT_ERR_INVAL;
     }
-    if (field != NULL && !valid_text(field, SM_FIELD_MAX)) {
+    if (field != NULL && !awsjson_valid_text(field, SM_FIELD_MAX)) {
         log_errx("secretsmanager: GetSecretValue %s: the field is not 1-%d printable characters",
                  id, SM_FIELD_MAX);
         return AGENT_ERR_INVAL;
     }
-    body = build_body(id);
+    body = awsjson_body("SecretId", id, NULL);
     if (body == NULL) {
         log_errx("secretsmanager: GetSecretValue %s: out of memory", id);
         return AGENT_ERR_NOMEM;

@@ -69,6 +69,22 @@ fail(char *err, size_t errcap, const char *msg)
     return AGENT_ERR_INVAL;
 }
 
+/* A key or path of n bytes: refused over max bytes (too_long) or with a control byte (control). */
+static enum agent_rc
+check_bytes(const char *s, size_t n, size_t max, const char *too_long, const char *control,
+            char *err, size_t errcap)
+{
+    size_t i;
+
+    if (n > max)
+        return fail(err, errcap, too_long);
+    for (i = 0; i < n; i++) {
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return fail(err, errcap, control);
+    }
+    return AGENT_OK;
+}
+
 /* SSM: a parameter name ([A-Za-z0-9_.-/]) or a parameter ARN. */
 static enum agent_rc
 check_ssm(const char *name, char *err, size_t errcap)
@@ -137,29 +153,19 @@ check_s3(const char *bucket, size_t blen, const char *key, char *err, size_t err
         return fail(err, errcap, "s3: bucket name must start and end with a letter or digit");
     if (klen == 0)
         return fail(err, errcap, "s3: empty object key (expected s3://BUCKET/KEY)");
-    if (klen > S3_KEY_MAX)
-        return fail(err, errcap, "s3: object key longer than 1024 bytes");
-    for (i = 0; i < klen; i++) {
-        if ((unsigned char)key[i] < 0x20 || key[i] == 0x7f)
-            return fail(err, errcap, "s3: control character in object key");
-    }
-    return AGENT_OK;
+    return check_bytes(key, klen, S3_KEY_MAX, "s3: object key longer than 1024 bytes",
+                       "s3: control character in object key", err, errcap);
 }
 
 static enum agent_rc
 check_file(const char *path, char *err, size_t errcap)
 {
-    size_t i, n = strlen(path);
+    size_t n = strlen(path);
 
     if (n == 0 || path[0] != '/')
         return fail(err, errcap, "file: the path must be absolute");
-    if (n > FILE_PATH_MAX)
-        return fail(err, errcap, "file: path longer than 4096 bytes");
-    for (i = 0; i < n; i++) {
-        if ((unsigned char)path[i] < 0x20 || path[i] == 0x7f)
-            return fail(err, errcap, "file: control character in path");
-    }
-    return AGENT_OK;
+    return check_bytes(path, n, FILE_PATH_MAX, "file: path longer than 4096 bytes",
+                       "file: control character in path", err, errcap);
 }
 
 static enum agent_rc
@@ -182,6 +188,21 @@ secretref_is_reference(const char *value)
            str_has_prefix(value, "env:");
 }
 
+/* A reference whose whole rest p is the name: checked with check, then copied into r. */
+static enum agent_rc
+take_name(struct secretref *r, enum secretref_kind kind, const char *p,
+          enum agent_rc (*check)(const char *, char *, size_t), char *err, size_t errcap)
+{
+    enum agent_rc rc;
+
+    r->kind = kind;
+    rc = check(p, err, errcap);
+    if (rc != AGENT_OK)
+        return rc;
+    r->name = str_dup(p);
+    return r->name != NULL ? AGENT_OK : AGENT_ERR_NOMEM;
+}
+
 enum agent_rc
 secretref_parse(const char *value, struct secretref *out, char *err, size_t errcap)
 {
@@ -195,14 +216,8 @@ secretref_parse(const char *value, struct secretref *out, char *err, size_t errc
     if (value == NULL)
         return fail(err, errcap, "no value");
     if (str_has_prefix(value, "ssm:")) {
-        r.kind = SECRETREF_SSM;
-        p = value + 4;
-        rc = check_ssm(p, err, errcap);
+        rc = take_name(&r, SECRETREF_SSM, value + 4, check_ssm, err, errcap);
         if (rc != AGENT_OK)
-            goto out;
-        rc = AGENT_ERR_NOMEM;
-        r.name = str_dup(p);
-        if (r.name == NULL)
             goto out;
     } else if (str_has_prefix(value, "secretsmanager:")) {
         const char *hash;
@@ -243,24 +258,12 @@ secretref_parse(const char *value, struct secretref *out, char *err, size_t errc
         if (r.bucket == NULL || r.key == NULL)
             goto out;
     } else if (str_has_prefix(value, "file:")) {
-        r.kind = SECRETREF_FILE;
-        p = value + 5;
-        rc = check_file(p, err, errcap);
+        rc = take_name(&r, SECRETREF_FILE, value + 5, check_file, err, errcap);
         if (rc != AGENT_OK)
-            goto out;
-        rc = AGENT_ERR_NOMEM;
-        r.name = str_dup(p);
-        if (r.name == NULL)
             goto out;
     } else if (str_has_prefix(value, "env:")) {
-        r.kind = SECRETREF_ENV;
-        p = value + 4;
-        rc = check_env(p, err, errcap);
+        rc = take_name(&r, SECRETREF_ENV, value + 4, check_env, err, errcap);
         if (rc != AGENT_OK)
-            goto out;
-        rc = AGENT_ERR_NOMEM;
-        r.name = str_dup(p);
-        if (r.name == NULL)
             goto out;
     } else {
         r.kind = SECRETREF_LITERAL;
