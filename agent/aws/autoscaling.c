@@ -263,18 +263,7 @@ asg_error_is_no_active_action(const struct aws_error *err)
 static int
 valid_name(const char *s)
 {
-    size_t n, i;
-
-    if (s == NULL)
-        return 0;
-    n = strlen(s);
-    if (n < 1 || n >= ASG_NAME_MAX)
-        return 0;
-    for (i = 0; i < n; i++) {
-        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
-            return 0;
-    }
-    return 1;
+    return str_is_text(s, ASG_NAME_MAX - 1);
 }
 
 static enum agent_rc

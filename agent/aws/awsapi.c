@@ -129,18 +129,6 @@ awsapi_set_hooks(const struct awsapi_hooks *h)
         hooks = *h;
 }
 
-static uint64_t
-next_rand(struct awsapi *api)
-{
-    uint64_t x = api->rng;
-
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    api->rng = x;
-    return x;
-}
-
 /* A value in [0, 1). */
 static double
 jitter(struct awsapi *api)
@@ -153,7 +141,7 @@ jitter(struct awsapi *api)
             v = 0.0;
         return v;
     }
-    return (double)(next_rand(api) >> 11) / 9007199254740992.0;
+    return (double)(clock_jitter_next(&api->rng) >> 11) / 9007199254740992.0;
 }
 
 static void
@@ -242,10 +230,7 @@ awsapi_new(const struct awsapi_opts *o, struct awsapi **out)
     api->max_attempts = attempts;
     api->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
     api->quota = QUOTA_MAX;
-    api->rng = (uint64_t)clock_mono_ms() * 0x9E3779B97F4A7C15ULL ^ (uint64_t)getpid() ^
-               (uint64_t)(uintptr_t)api;
-    if (api->rng == 0)
-        api->rng = 0x2545F4914F6CDD1DULL;
+    api->rng = clock_jitter_seed(api);
     *out = api;
     return AGENT_OK;
 }

@@ -60,23 +60,6 @@ awsjson_delete_wiped(void *tree)
     cJSON_Delete(tree);
 }
 
-int
-awsjson_valid_text(const char *s, size_t max)
-{
-    size_t n, i;
-
-    if (s == NULL)
-        return 0;
-    n = strlen(s);
-    if (n < 1 || n > max)
-        return 0;
-    for (i = 0; i < n; i++) {
-        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
-            return 0;
-    }
-    return 1;
-}
-
 char *
 awsjson_body(const char *key, const char *value, const char *flag)
 {

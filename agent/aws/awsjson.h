@@ -31,12 +31,6 @@ int awsjson_only_space_after(const char *json, size_t len, const char *end);
 void awsjson_delete_wiped(void *tree);
 
 /*
- * 1 when s is 1..max bytes without control characters: the check a name or
- * id takes before it goes into a request (AWS checks the rest).  NULL is 0.
- */
-int awsjson_valid_text(const char *s, size_t max);
-
-/*
  * The request body {"<key>":"<value>"}, followed by "<flag>":true when flag
  * is not NULL (all borrowed, escaped by cJSON).  Returns a string to free
  * with cJSON_free(), or NULL on out of memory.

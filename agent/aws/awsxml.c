@@ -430,13 +430,7 @@ awsxml_take_text(char *dst, size_t cap, const char *text)
 static int
 is_token(const char *s)
 {
-    if (s == NULL || *s == '\0')
-        return 0;
-    for (; *s != '\0'; s++) {
-        if ((unsigned char)*s < 0x21 || (unsigned char)*s > 0x7e)
-            return 0;
-    }
-    return 1;
+    return s != NULL && *s != '\0' && str_is_graphic(s, strlen(s));
 }
 
 /* The root element of an AWS error document (Query protocol or S3). */

@@ -59,13 +59,9 @@ valid_akid(const char *s)
 static int
 valid_visible(const char *s, size_t max)
 {
-    size_t n = 0;
+    size_t n = strlen(s);
 
-    for (; s[n] != '\0'; n++) {
-        if ((unsigned char)s[n] < 0x21 || (unsigned char)s[n] > 0x7e)
-            return 0;
-    }
-    return n > 0 && n <= max;
+    return n > 0 && n <= max && str_is_graphic(s, n);
 }
 
 static int

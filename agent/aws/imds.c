@@ -8,6 +8,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "aws/awsjson.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "net/http.h"
@@ -111,19 +112,6 @@ valid_image_id(const char *s)
     return str_has_prefix(s, "ami-") && all_in(s + 4, "0123456789abcdef", 8, 17);
 }
 
-/* Printable ASCII without spaces: what may go into a header or a URL. */
-static int
-valid_visible(const char *s, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
-            return 0;
-    }
-    return 1;
-}
-
 static int
 has_control(const char *s, size_t n)
 {
@@ -146,7 +134,7 @@ valid_path(const char *p)
     const char *seg, *end;
     size_t n;
 
-    if (!valid_visible(p, strlen(p)) || strpbrk(p, "?#%\\") != NULL || strlen(p) > 1024)
+    if (!str_is_graphic(p, strlen(p)) || strpbrk(p, "?#%\\") != NULL || strlen(p) > 1024)
         return 0;
     for (seg = p; *seg != '\0'; seg = *end == '\0' ? end : end + 1) {
         end = strchr(seg, '/');
@@ -157,18 +145,6 @@ valid_path(const char *p)
             return 0;
     }
     return 1;
-}
-
-static uint64_t
-next_rand(struct imds_client *c)
-{
-    uint64_t x = c->rng;
-
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    c->rng = x;
-    return x;
 }
 
 /* Full jitter: a random delay in [0, min(cap, base * 2^(attempt-1))]. */
@@ -182,7 +158,7 @@ backoff_ms(struct imds_client *c, int attempt)
         ceiling *= 2;
     if (ceiling > BACKOFF_CAP_MS)
         ceiling = BACKOFF_CAP_MS;
-    return (int64_t)(next_rand(c) % (uint64_t)(ceiling + 1));
+    return (int64_t)(clock_jitter_next(&c->rng) % (uint64_t)(ceiling + 1));
 }
 
 static void
@@ -222,7 +198,7 @@ imds_new(const struct imds_opts *o, struct imds_client **out)
     while (n > 0 && c->endpoint[n - 1] == '/')
         c->endpoint[--n] = '\0';
     /* No user:password@, query or fragment: the endpoint is logged and joined with paths. */
-    if (n == 0 || n > 512 || !valid_visible(c->endpoint, n) ||
+    if (n == 0 || n > 512 || !str_is_graphic(c->endpoint, n) ||
         str_ncasecmp(c->endpoint, "http://", 7) != 0 || strpbrk(c->endpoint, "@?#") != NULL) {
         log_errx("imds: endpoint \"%.80s\" is not an http:// URL", ep);
         goto config;
@@ -238,10 +214,7 @@ imds_new(const struct imds_opts *o, struct imds_client **out)
     if (c->attempts > MAX_ATTEMPTS)
         c->attempts = MAX_ATTEMPTS;
     c->deadline = o->deadline;
-    c->rng = (uint64_t)clock_mono_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid() ^
-             (uint64_t)(uintptr_t)c;
-    if (c->rng == 0)
-        c->rng = 0x2545f4914f6cdd1dULL;
+    c->rng = clock_jitter_seed(c);
     *out = c;
     return AGENT_OK;
 config:
@@ -438,7 +411,7 @@ ensure_token(struct imds_client *c)
     n = resp.body.len;
     while (n > 0 && (tok[n - 1] == '\n' || tok[n - 1] == '\r' || tok[n - 1] == ' '))
         n--;
-    if (n == 0 || !valid_visible(tok, n)) {
+    if (n == 0 || !str_is_graphic(tok, n)) {
         log_errx("imds: token request to %s: the reply is not a token", c->endpoint);
         rc = AGENT_ERR_PARSE;
         goto out;
@@ -646,7 +619,7 @@ static int
 valid_tag_key(const char *k)
 {
     return k[0] != '\0' && strcmp(k, ".") != 0 && strcmp(k, "..") != 0 && strchr(k, '/') == NULL &&
-           valid_visible(k, strlen(k)) && strlen(k) <= 128;
+           str_is_graphic(k, strlen(k)) && strlen(k) <= 128;
 }
 
 /* tags/instance: one key per line, then tags/instance/<key> each. */
@@ -954,21 +927,6 @@ out:
     return rc;
 }
 
-/* Wipes every string value in the tree before it is freed: it holds keys. */
-static void
-wipe_tree(cJSON *node)
-{
-    cJSON *it;
-
-    if (node == NULL)
-        return;
-    if (cJSON_IsString(node) && node->valuestring != NULL)
-        str_wipe(node->valuestring, strlen(node->valuestring));
-    cJSON_ArrayForEach(it, node) {
-        wipe_tree(it);
-    }
-}
-
 /* A required non-empty string of visible ASCII (it goes into headers). */
 static const char *
 cred_field(const cJSON *root, const char *name)
@@ -979,7 +937,7 @@ cred_field(const cJSON *root, const char *name)
         log_errx("imds: role credentials: %s is missing or not a string", name);
         return NULL;
     }
-    if (!valid_visible(it->valuestring, strlen(it->valuestring)) ||
+    if (!str_is_graphic(it->valuestring, strlen(it->valuestring)) ||
         strlen(it->valuestring) > 8192) {
         log_errx("imds: role credentials: %s is malformed", name);
         return NULL;
@@ -1041,8 +999,8 @@ imds_parse_role_creds(const char *json, size_t len, struct imds_role_creds *out)
     rc = AGENT_OK;
 out:
     imds_role_creds_cleanup(&t);
-    wipe_tree(root);
-    cJSON_Delete(root);
+    /* The tree holds the keys: wiped before it is freed. */
+    awsjson_delete_wiped(root);
     return rc;
 }
 

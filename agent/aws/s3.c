@@ -22,18 +22,7 @@ valid_bucket(const char *s)
 static int
 valid_key(const char *s)
 {
-    size_t n, i;
-
-    if (s == NULL)
-        return 0;
-    n = strlen(s);
-    if (n < 1 || n > S3_KEY_MAX)
-        return 0;
-    for (i = 0; i < n; i++) {
-        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
-            return 0;
-    }
-    return 1;
+    return str_is_text(s, S3_KEY_MAX);
 }
 
 enum agent_rc

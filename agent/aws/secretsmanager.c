@@ -140,12 +140,12 @@ sm_get_secret_value(struct awsapi *api, const char *id, const char *field, struc
         log_errx("secretsmanager: GetSecretValue: no AWS client or no output buffer");
         return AGENT_ERR_INVAL;
     }
-    if (!awsjson_valid_text(id, SM_ID_MAX)) {
+    if (!str_is_text(id, SM_ID_MAX)) {
         log_errx("secretsmanager: GetSecretValue: the secret id is not 1-%d printable characters",
                  SM_ID_MAX);
         return AGENT_ERR_INVAL;
     }
-    if (field != NULL && !awsjson_valid_text(field, SM_FIELD_MAX)) {
+    if (field != NULL && !str_is_text(field, SM_FIELD_MAX)) {
         log_errx("secretsmanager: GetSecretValue %s: the field is not 1-%d printable characters",
                  id, SM_FIELD_MAX);
         return AGENT_ERR_INVAL;

@@ -68,18 +68,6 @@ is_unreserved(unsigned char c)
 }
 
 static int
-hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-static int
 is_ctl(unsigned char c)
 {
     return c < 0x20 || c == 0x7f;
@@ -180,8 +168,8 @@ reencode_append(struct buf *b, const char *s, size_t n)
         int hi, lo;
 
         if (c == '%' && n - i >= 3) {
-            hi = hex_value((unsigned char)s[i + 1]);
-            lo = hex_value((unsigned char)s[i + 2]);
+            hi = str_hex_value((unsigned char)s[i + 1]);
+            lo = str_hex_value((unsigned char)s[i + 2]);
             if (hi >= 0 && lo >= 0) {
                 rc = put_encoded(b, (unsigned char)(hi * 16 + lo), 1);
                 i += 3;
@@ -305,8 +293,8 @@ canonical_uri_append(struct buf *b, const char *path, int normalize)
     /* S3: as sent; only bytes that cannot travel raw get encoded. */
     i = 0;
     while (i < n && rc == AGENT_OK) {
-        if (path[i] == '%' && n - i >= 3 && hex_value((unsigned char)path[i + 1]) >= 0 &&
-            hex_value((unsigned char)path[i + 2]) >= 0) {
+        if (path[i] == '%' && n - i >= 3 && str_hex_value((unsigned char)path[i + 1]) >= 0 &&
+            str_hex_value((unsigned char)path[i + 2]) >= 0) {
             rc = buf_append(b, path + i, 3);
             i += 3;
         } else {

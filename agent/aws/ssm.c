@@ -66,7 +66,7 @@ ssm_get_parameter(struct awsapi *api, const char *name, struct buf *value)
         log_errx("ssm: GetParameter: no AWS client or no output buffer");
         return AGENT_ERR_INVAL;
     }
-    if (!awsjson_valid_text(name, SSM_NAME_MAX)) {
+    if (!str_is_text(name, SSM_NAME_MAX)) {
         log_errx("ssm: GetParameter: the name is not 1-%d printable characters", SSM_NAME_MAX);
         return AGENT_ERR_INVAL;
     }

@@ -1602,7 +1602,7 @@ cross_checks(struct loader *L, const struct agent_config *cfg)
         w = winner(L, K_CDN_ROLE);
         diag_at(L, w >= 0 ? L->a[w].layer : LAYER_SET + 1, w >= 0 ? L->a[w].origin : "config",
                 w >= 0 ? L->a[w].line : 0, "cdn.point_of_entry is required when cdn.role = %s",
-                cfg->cdn.role == CONFIG_CDN_EDGE ? "edge" : "transcoder");
+                config_cdn_role_str(cfg->cdn.role));
     }
     if ((cfg->signal.cfn_stack == NULL) != (cfg->signal.cfn_resource == NULL)) {
         int given = cfg->signal.cfn_stack != NULL ? K_SIGNAL_CFN_STACK : K_SIGNAL_CFN_RESOURCE;
@@ -1783,19 +1783,7 @@ field_text(const struct agent_config *cfg, const struct key_def *k, char *tmp, s
     case KIND_ON_FAILURE:
         return cfg->signal.on_failure == CONFIG_ON_FAILURE_CONTINUE ? "continue" : "abandon";
     case KIND_CDN_ROLE:
-        switch (cfg->cdn.role) {
-        case CONFIG_CDN_OFF:
-            return "off";
-        case CONFIG_CDN_ORIGIN:
-            return "origin";
-        case CONFIG_CDN_EDGE:
-            return "edge";
-        case CONFIG_CDN_TRANSCODER:
-            return "transcoder";
-        case CONFIG_CDN_UNSET:
-            return "";
-        }
-        return "";
+        return config_cdn_role_str(cfg->cdn.role);
     case KIND_LIST:
         break;
     }
@@ -1851,4 +1839,22 @@ config_dump(const struct agent_config *cfg, struct buf *out)
         rc = dump_line(out, kd->key, field_text(cfg, kd, tmp, sizeof(tmp)));
     }
     return rc;
+}
+
+const char *
+config_cdn_role_str(enum config_cdn_role role)
+{
+    switch (role) {
+    case CONFIG_CDN_OFF:
+        return "off";
+    case CONFIG_CDN_ORIGIN:
+        return "origin";
+    case CONFIG_CDN_EDGE:
+        return "edge";
+    case CONFIG_CDN_TRANSCODER:
+        return "transcoder";
+    case CONFIG_CDN_UNSET:
+        break;
+    }
+    return "";
 }

@@ -230,6 +230,9 @@ void config_diag_cleanup(struct config_diag *diag);
  */
 enum agent_rc config_dump(const struct agent_config *cfg, struct buf *out);
 
+/* "off", "origin", "edge", "transcoder", or "" for CONFIG_CDN_UNSET (the cdn.role spelling). */
+const char *config_cdn_role_str(enum config_cdn_role role);
+
 /* 1 when section.key is a known key (properties.* always is). */
 int config_key_known(const char *section, const char *key);
 

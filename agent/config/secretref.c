@@ -36,19 +36,6 @@ is_alnum(char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-/* 1 when every byte of s[0..n) is in the printable ASCII range without space. */
-static int
-all_graphic(const char *s, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
-            return 0;
-    }
-    return 1;
-}
-
 /* 1 when every byte of s is alphanumeric or one of extra. */
 static int
 all_in(const char *s, size_t n, const char *extra)
@@ -129,7 +116,7 @@ check_sm(const char *id, size_t idlen, const char *field, char *err, size_t errc
 
         if (n == 0)
             return fail(err, errcap, "secretsmanager: empty field after '#'");
-        if (n > SM_FIELD_MAX || !all_graphic(field, n))
+        if (n > SM_FIELD_MAX || !str_is_graphic(field, n))
             return fail(err, errcap,
                         "secretsmanager: field must be 1..255 printable characters without spaces");
     }

@@ -366,18 +366,6 @@ get_boundary(const char *ct, char *out, size_t cap)
     return -1;
 }
 
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /*
  * Quoted-printable (RFC 2045 §6.7): "=XX" is a byte, "=" at the end of a
  * line (blanks allowed after it) is a soft line break.  Any other "=" is
@@ -410,8 +398,8 @@ qp_decode(const char *p, size_t n, struct buf *out)
             i = j + (p[j] == '\r' ? 2 : 1);
             continue;
         }
-        hi = i + 1 < n ? hexval(p[i + 1]) : -1;
-        lo = i + 2 < n ? hexval(p[i + 2]) : -1;
+        hi = i + 1 < n ? str_hex_value((unsigned char)p[i + 1]) : -1;
+        lo = i + 2 < n ? str_hex_value((unsigned char)p[i + 2]) : -1;
         if (hi < 0 || lo < 0) {
             rc = buf_putc(out, '=');
             i++;

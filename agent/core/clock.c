@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The fake wall time of the tests; 0 when the real clock is used. */
 static time_t fake_now;
@@ -217,4 +218,25 @@ deadline_cap_ms(const struct deadline *d, int64_t ms)
     if (ms < left)
         return ms < 1 ? 1 : ms;
     return left;
+}
+
+uint64_t
+clock_jitter_seed(const void *salt)
+{
+    uint64_t x = (uint64_t)clock_mono_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid() ^
+                 (uint64_t)(uintptr_t)salt;
+
+    return x != 0 ? x : 0x2545f4914f6cdd1dULL;
+}
+
+uint64_t
+clock_jitter_next(uint64_t *state)
+{
+    uint64_t x = *state;
+
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    return x;
 }

@@ -37,6 +37,15 @@ void clock_rfc3339_ms(int64_t ms, char out[32]);
  */
 enum agent_rc clock_parse_rfc3339(const char *s, time_t *out);
 
+/*
+ * Backoff jitter (never for secrets): a xorshift64 state seeded from the
+ * monotonic clock, the pid and salt (e.g. the owner's address), never 0.
+ */
+uint64_t clock_jitter_seed(const void *salt);
+
+/* The next value of the jitter generator *state. */
+uint64_t clock_jitter_next(uint64_t *state);
+
 /* A point on the monotonic clock; end_ms == 0 means no deadline. */
 struct deadline {
     int64_t end_ms;

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -412,4 +413,62 @@ fileio_mkdir_p(const char *path, mode_t mode)
     }
     free(p);
     return AGENT_OK;
+}
+
+/* Whether name is ".<base>.XXXXXX": a temporary file of an atomic write of base. */
+static int
+is_temp_of(const char *name, const char *base, size_t blen)
+{
+    size_t i;
+
+    if (name[0] != '.' || strncmp(name + 1, base, blen) != 0 || name[1 + blen] != '.')
+        return 0;
+    name += blen + 2;
+    for (i = 0; i < 6; i++) {
+        char c = name[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+            return 0;
+    }
+    return name[6] == '\0';
+}
+
+/*
+ * Removes the temporary files an interrupted atomic write of path left
+ * beside it (a run killed between the write and the rename), so that the
+ * next run converges without strays.  Only call it where no other writer
+ * of these names is at work (the run lock); a failure is logged, not fatal.
+ */
+void
+fileio_remove_stale_temps(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    struct dirent *e;
+    struct stat sb;
+    size_t blen;
+    DIR *d;
+
+    if (slash == NULL || slash[1] == '\0')
+        return;
+    blen = strlen(slash + 1);
+    if (str_copyn(dir, sizeof(dir), path, slash == path ? 1 : (size_t)(slash - path)) != AGENT_OK)
+        return;
+    d = opendir(dir);
+    if (d == NULL)
+        return;
+    for (;;) {
+        e = readdir(d);
+        if (e == NULL)
+            break;
+        if (!is_temp_of(e->d_name, slash + 1, blen))
+            continue;
+        if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode))
+            continue;
+        if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+            log_info("removed %s/%s, left by an interrupted run", dir, e->d_name);
+        else
+            log_err("cannot remove %s/%s", dir, e->d_name);
+    }
+    closedir(d);
 }

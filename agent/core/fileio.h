@@ -50,6 +50,14 @@ int fileio_same_content(const char *path, const void *data, size_t len);
  */
 enum agent_rc fileio_read_private(const char *path, struct buf *out);
 
+/*
+ * Removes the temporary files (".<name>.XXXXXX", regular files only) that an
+ * interrupted atomic write of path left beside it, logging each at info.
+ * Only where no other writer of path is at work; failures are logged, not
+ * returned.
+ */
+void fileio_remove_stale_temps(const char *path);
+
 /* mkdir -p with mode for the folders it creates. */
 enum agent_rc fileio_mkdir_p(const char *path, mode_t mode);
 

@@ -524,3 +524,44 @@ str_is_ipv4(const char *s)
         return 0;
     return inet_pton(AF_INET, s, &a) == 1;
 }
+
+int
+str_is_graphic(const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+            return 0;
+    }
+    return 1;
+}
+
+int
+str_is_text(const char *s, size_t max)
+{
+    size_t n, i;
+
+    if (s == NULL)
+        return 0;
+    n = strlen(s);
+    if (n < 1 || n > max)
+        return 0;
+    for (i = 0; i < n; i++) {
+        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+int
+str_hex_value(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

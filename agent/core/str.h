@@ -75,6 +75,15 @@ enum agent_rc str_split_argv(const char *s, char ***out);
 
 void str_argv_free(char **argv);
 
+/* 1 when every byte of s[0..n) is printable ASCII other than space (0x21..0x7e). */
+int str_is_graphic(const char *s, size_t n);
+
+/* 1 when s is 1..max bytes long and holds no control character (< 0x20, 0x7f); NULL is 0. */
+int str_is_text(const char *s, size_t max);
+
+/* The value of the hex digit c (either case), or -1. */
+int str_hex_value(int c);
+
 /* Validators: 1 when s is well formed. */
 int str_is_instance_id(const char *s); /* i- followed by 8 or 17 hex digits */
 

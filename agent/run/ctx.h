@@ -95,13 +95,6 @@ enum agent_rc step_ready(struct run_ctx *ctx, struct state_step *rec);
  */
 enum agent_rc run_heartbeat(void *ctx);
 
-/*
- * Removes the temporary files (".<name>.XXXXXX") that an interrupted atomic
- * write of path left beside it, so that the next run converges without
- * strays.  Only under the run lock; failures are logged, not fatal.
- */
-void run_sweep_temp_files(const char *path);
-
 /* Prints a plan line (dry run) to stdout, redacted. */
 void run_plan(const char *step, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

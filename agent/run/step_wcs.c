@@ -6,13 +6,10 @@
  */
 #include <sys/stat.h>
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/fileio.h"
 #include "core/log.h"
@@ -63,74 +60,16 @@ wcs_path(const struct run_ctx *ctx, const char *rel, char *out, size_t cap)
     return AGENT_OK;
 }
 
-/* Whether name is ".<base>.XXXXXX": a temporary file of core/fileio's atomic write of base. */
-static int
-is_temp_of(const char *name, const char *base, size_t blen)
-{
-    size_t i;
-
-    if (name[0] != '.' || strncmp(name + 1, base, blen) != 0 || name[1 + blen] != '.')
-        return 0;
-    name += blen + 2;
-    for (i = 0; i < 6; i++) {
-        char c = name[i];
-
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
-            return 0;
-    }
-    return name[6] == '\0';
-}
-
-/*
- * Removes the temporary files an interrupted atomic write of path left
- * beside it (a run killed between the write and the rename), so that the
- * next run converges without strays.  Only called under the run lock, where
- * no other writer of these names is at work; a failure is logged, not fatal.
- */
-void
-run_sweep_temp_files(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    struct dirent *e;
-    struct stat sb;
-    size_t blen;
-    DIR *d;
-
-    if (slash == NULL || slash[1] == '\0')
-        return;
-    blen = strlen(slash + 1);
-    if (str_copyn(dir, sizeof(dir), path, slash == path ? 1 : (size_t)(slash - path)) != AGENT_OK)
-        return;
-    d = opendir(dir);
-    if (d == NULL)
-        return;
-    for (;;) {
-        e = readdir(d);
-        if (e == NULL)
-            break;
-        if (!is_temp_of(e->d_name, slash + 1, blen))
-            continue;
-        if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode))
-            continue;
-        if (unlinkat(dirfd(d), e->d_name, 0) == 0)
-            log_info("removed %s/%s, left by an interrupted run", dir, e->d_name);
-        else
-            log_err("cannot remove %s/%s", dir, e->d_name);
-    }
-    closedir(d);
-}
-
-/* run_sweep_temp_files() for path and path.bak. */
+/* fileio_remove_stale_temps() for path and path.bak. */
 static void
 sweep_with_bak(const char *path)
 {
     char bak[4096 + 8];
     int n = snprintf(bak, sizeof(bak), "%s.bak", path);
 
-    run_sweep_temp_files(path);
+    fileio_remove_stale_temps(path);
     if (n > 0 && (size_t)n < sizeof(bak))
-        run_sweep_temp_files(bak);
+        fileio_remove_stale_temps(bak);
 }
 
 /* Prints a diff in a dry run, one plan line per diff line (secrets masked). */
@@ -322,7 +261,7 @@ step_tls(struct run_ctx *ctx, struct state_step *rec)
         return rc;
     }
     if (!ctx->opts->dry_run)
-        run_sweep_temp_files(path);
+        fileio_remove_stale_temps(path);
     buf_init_secret(&existing, KEYSTORE_P12_MAX);
     buf_init_secret(&p12, KEYSTORE_P12_MAX);
     rc = fileio_read(path, &existing);

@@ -273,7 +273,7 @@ steps_run(const struct run_env *env, const struct run_opts *opts)
         char state_path[4096 + sizeof(STATE_FILE) + 1];
 
         snprintf(state_path, sizeof(state_path), "%s/%s", ctx.state_dir, STATE_FILE);
-        run_sweep_temp_files(state_path);
+        fileio_remove_stale_temps(state_path);
     }
     /* A configuration error in user data stops the run before the state is written. */
     log_set_step(state_step_name(STEP_DISCOVER));

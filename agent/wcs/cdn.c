@@ -148,23 +148,6 @@ wcs_render_input_from_config(const struct agent_config *cfg, const char *local_i
     in->n_props = cfg->properties.n;
 }
 
-static const char *
-role_name(enum config_cdn_role r)
-{
-    switch (r) {
-    case CONFIG_CDN_ORIGIN:
-        return "origin";
-    case CONFIG_CDN_EDGE:
-        return "edge";
-    case CONFIG_CDN_TRANSCODER:
-        return "transcoder";
-    case CONFIG_CDN_OFF:
-        return "off";
-    default:
-        return "";
-    }
-}
-
 /* Logs the refusal and copies it to reason. */
 static enum agent_rc refuse(enum agent_rc rc, char *reason, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -268,7 +251,7 @@ add_edit(struct wcs_edits *out, const char *source, const char *key, const char 
 static enum agent_rc
 render_cdn(const struct wcs_render_input *in, struct wcs_edits *out, char *reason, size_t cap)
 {
-    const char *role = role_name(in->role);
+    const char *role = config_cdn_role_str(in->role);
     const char *poe = blank(in->point_of_entry) ? NULL : in->point_of_entry;
     enum agent_rc rc;
 
@@ -342,7 +325,7 @@ wcs_render_edits(const struct wcs_render_input *in, struct wcs_edits *out, char 
             return refuse(AGENT_ERR_CONFIG, reason, cap,
                           "%s conflicts with cdn.role = %s, which sets %s itself; use the cdn.* "
                           "keys or leave cdn.role empty",
-                          source, role_name(in->role), k);
+                          source, config_cdn_role_str(in->role), k);
         rc = add_edit(out, source, k, v == NULL || v[0] == '\0' ? NULL : v, reason, cap);
         if (rc != AGENT_OK)
             return rc;

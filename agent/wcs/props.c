@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/str.h"
+
 enum entry_kind {
     ENTRY_OTHER, /* a run of blank, comment, or continuation lines giving no key */
     ENTRY_ACTIVE /* a key and a value */
@@ -216,18 +218,6 @@ split_key(const char *l, size_t n, size_t *key_end, size_t *value_start)
     *value_start = v;
 }
 
-static int
-hex_val(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static size_t
 put_utf8(char *out, unsigned long cp)
 {
@@ -297,7 +287,7 @@ unescape(const char *in, size_t n, char *out, size_t *out_len)
         if (n - i < 4)
             return -1;
         for (k = 0; k < 4; k++) {
-            int h = hex_val(in[i++]);
+            int h = str_hex_value((unsigned char)in[i++]);
             if (h < 0)
                 return -1;
             cu = (cu << 4) | (unsigned long)h;

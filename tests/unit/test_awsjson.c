@@ -1,4 +1,4 @@
-/* Unit tests of aws/awsjson and the shared text helper of aws/awsxml. */
+/* Unit tests of aws/awsjson, the shared text helper of aws/awsxml and the text checks they use. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +10,7 @@
 
 #include "aws/awsjson.h"
 #include "aws/awsxml.h"
+#include "core/str.h"
 
 static void
 test_nul_escape(void **unused)
@@ -51,12 +52,12 @@ static void
 test_valid_text(void **unused)
 {
     (void)unused;
-    assert_int_equal(awsjson_valid_text("/wcs/licence", 2048), 1);
-    assert_int_equal(awsjson_valid_text("", 2048), 0);
-    assert_int_equal(awsjson_valid_text(NULL, 2048), 0);
-    assert_int_equal(awsjson_valid_text("a\nb", 2048), 0);
-    assert_int_equal(awsjson_valid_text("abcd", 3), 0);
-    assert_int_equal(awsjson_valid_text("abc", 3), 1);
+    assert_int_equal(str_is_text("/wcs/licence", 2048), 1);
+    assert_int_equal(str_is_text("", 2048), 0);
+    assert_int_equal(str_is_text(NULL, 2048), 0);
+    assert_int_equal(str_is_text("a\nb", 2048), 0);
+    assert_int_equal(str_is_text("abcd", 3), 0);
+    assert_int_equal(str_is_text("abc", 3), 1);
 }
 
 static void
