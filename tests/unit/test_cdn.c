@@ -29,71 +29,22 @@
 #include "core/buf.h"
 #include "core/fileio.h"
 #include "core/log.h"
+#include "fixture.h"
 #include "wcs/cdn.h"
-
-static char tmpdir[256];
-static int log_fd = -1;
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static int
 setup(void **state)
 {
-    char lp[] = "/tmp/test_cdn_log.XXXXXX";
-
     (void)state;
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_cdn.XXXXXX");
-    if (mkdtemp(tmpdir) == NULL)
-        return -1;
-    log_fd = mkstemp(lp);
-    if (log_fd == -1)
-        return -1;
-    unlink(lp);
-    log_init(1, LOG_FMT_TEXT);
-    log_set_fd(log_fd);
-    return 0;
+    return fx_setup("test_cdn", 1);
 }
 
 static int
 teardown(void **state)
 {
     (void)state;
-    log_set_fd(-1);
-    close(log_fd);
-    nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    fx_teardown();
     return 0;
-}
-
-/* What was logged since the last call (and forgets it). */
-static const char *
-logged(void)
-{
-    static char text[65536];
-    ssize_t n = pread(log_fd, text, sizeof(text) - 1, 0);
-
-    assert_true(n >= 0);
-    text[n] = '\0';
-    assert_int_equal(ftruncate(log_fd, 0), 0);
-    assert_true(lseek(log_fd, 0, SEEK_SET) == 0);
-    return text;
-}
-
-static const char *
-tpath(const char *name)
-{
-    static char p[4][512];
-    static int i;
-
-    i = (i + 1) % 4;
-    snprintf(p[i], sizeof(p[i]), "%s/%s", tmpdir, name);
-    return p[i];
 }
 
 static void
@@ -504,12 +455,12 @@ test_render_table(void **state)
             if (strstr(reason, c->want) == NULL)
                 fail_msg("%s: reason \"%s\" lacks \"%s\"", c->name, reason, c->want);
             /* The refusal is logged once, with the same text. */
-            if (strstr(logged(), c->want) == NULL)
+            if (strstr(fx_logged(), c->want) == NULL)
                 fail_msg("%s: refusal not logged", c->name);
         }
         wcs_edits_cleanup(&e);
     }
-    logged();
+    fx_logged();
 }
 
 static void
@@ -672,7 +623,8 @@ assert_diff(const struct buf *diff, const char *tmpl, const char *path)
 static void
 test_configure_props(void **state)
 {
-    const char *path = tpath("flashphoner.properties"), *bak = tpath("flashphoner.properties.bak");
+    const char *path = fx_path("flashphoner.properties"),
+               *bak = fx_path("flashphoner.properties.bak");
     struct timespec old_times[2] = {{1000000000, 0}, {1000000000, 0}};
     struct wcs_edits e;
     struct stat st, st2;
@@ -709,7 +661,7 @@ test_configure_props(void **state)
     assert_int_equal(st2.st_mode & 07777, 0640);
     assert_int_equal(st2.st_uid, st.st_uid);
     assert_int_equal(st2.st_gid, st.st_gid);
-    assert_non_null(strstr(logged(), "previous version in"));
+    assert_non_null(strstr(fx_logged(), "previous version in"));
 
     /* Converged: nothing written, the mtime of the file and of the .bak stay. */
     assert_int_equal(utimensat(AT_FDCWD, path, old_times, 0), 0);
@@ -739,7 +691,7 @@ test_configure_props(void **state)
 static void
 test_configure_remove_and_symlink(void **state)
 {
-    const char *real = tpath("real.properties"), *link = tpath("link.properties");
+    const char *real = fx_path("real.properties"), *link = fx_path("link.properties");
     struct wcs_edits e;
     struct stat st;
     int changed = -1;
@@ -753,7 +705,7 @@ test_configure_remove_and_symlink(void **state)
     assert_int_equal(wcs_configure_props(link, &e, 0, NULL, &changed), AGENT_OK);
     assert_int_equal(changed, 1);
     assert_text(read_text(real), "a=1\n#b=3\nc=5");
-    assert_text(read_text(tpath("real.properties.bak")), "a=1\nb = 2\n#b=3\nb=4\nc=5");
+    assert_text(read_text(fx_path("real.properties.bak")), "a=1\nb = 2\n#b=3\nb=4\nc=5");
     /* The link is still a link. */
     assert_int_equal(lstat(link, &st), 0);
     assert_true(S_ISLNK(st.st_mode));
@@ -770,19 +722,19 @@ test_configure_errors(void **state)
 {
     struct wcs_edits e;
     int changed = 7;
-    const char *path = tpath("big.properties");
+    const char *path = fx_path("big.properties");
     char *big;
     int fd;
 
     (void)state;
     wcs_edits_init(&e);
     assert_int_equal(wcs_edits_set(&e, "a", "1"), AGENT_OK);
-    assert_int_equal(wcs_configure_props(tpath("absent.properties"), &e, 0, NULL, &changed),
+    assert_int_equal(wcs_configure_props(fx_path("absent.properties"), &e, 0, NULL, &changed),
                      AGENT_ERR_ABSENT);
     assert_int_equal(changed, 7);
-    assert_non_null(strstr(logged(), "absent.properties: not found"));
-    assert_int_equal(wcs_configure_props(tmpdir, &e, 0, NULL, &changed), AGENT_ERR_INVAL);
-    assert_non_null(strstr(logged(), "not a regular file"));
+    assert_non_null(strstr(fx_logged(), "absent.properties: not found"));
+    assert_int_equal(wcs_configure_props(fx_dir, &e, 0, NULL, &changed), AGENT_ERR_INVAL);
+    assert_non_null(strstr(fx_logged(), "not a regular file"));
 
     /* Over the cap: refused, not truncated. */
     big = malloc(WCS_CONF_MAX + 2);
@@ -794,8 +746,8 @@ test_configure_errors(void **state)
     close(fd);
     free(big);
     assert_int_equal(wcs_configure_props(path, &e, 0, NULL, &changed), AGENT_ERR_TOOBIG);
-    assert_null(read_text(tpath("big.properties.bak")));
-    logged();
+    assert_null(read_text(fx_path("big.properties.bak")));
+    fx_logged();
     assert_int_equal(wcs_configure_props(NULL, &e, 0, NULL, &changed), AGENT_ERR_INVAL);
     wcs_edits_cleanup(&e);
 }
@@ -880,7 +832,7 @@ static const char core_want[] = "### SERVER OPTIONS ###\n"
 static void
 test_configure_heap(void **state)
 {
-    const char *path = tpath("wcs-core.properties"), *bak = tpath("wcs-core.properties.bak");
+    const char *path = fx_path("wcs-core.properties"), *bak = fx_path("wcs-core.properties.bak");
     struct timespec old_times[2] = {{1000000000, 0}, {1000000000, 0}};
     struct buf diff;
     struct stat st;
@@ -915,7 +867,7 @@ test_configure_heap(void **state)
 
     /* keep: nothing read or written, even for a missing file. */
     changed = -1;
-    assert_int_equal(wcs_configure_heap(tpath("nope"), "keep", 0, 0, NULL, &changed), AGENT_OK);
+    assert_int_equal(wcs_configure_heap(fx_path("nope"), "keep", 0, 0, NULL, &changed), AGENT_OK);
     assert_int_equal(changed, 0);
     changed = -1;
     assert_int_equal(wcs_configure_heap(path, "keep", 0, 0, NULL, &changed), AGENT_OK);
@@ -927,13 +879,13 @@ test_configure_heap(void **state)
     assert_non_null(strstr(read_text(path), "### JVM OPTIONS ###\n-Xms4g\n-Xmx4g\n#-Xcheck:jni\n"));
 
     /* Bad values are configuration errors naming wcs.heap; a missing file is ABSENT. */
-    logged();
+    fx_logged();
     assert_int_equal(wcs_configure_heap(path, "200%", 16318412, 0, NULL, &changed),
                      AGENT_ERR_CONFIG);
-    assert_non_null(strstr(logged(), "wcs.heap = 200%"));
-    assert_int_equal(wcs_configure_heap(tpath("nope"), "4g", 0, 0, NULL, &changed),
+    assert_non_null(strstr(fx_logged(), "wcs.heap = 200%"));
+    assert_int_equal(wcs_configure_heap(fx_path("nope"), "4g", 0, 0, NULL, &changed),
                      AGENT_ERR_ABSENT);
-    logged();
+    fx_logged();
     buf_cleanup(&diff);
 }
 
@@ -969,7 +921,7 @@ test_heap_layouts(void **state)
          "-XX:MaxHeapSize=1g\n-Xms4g\n-Xmx4g\n"},
     };
 
-    const char *path = tpath("layout.properties");
+    const char *path = fx_path("layout.properties");
     size_t i;
     int changed;
 
@@ -992,7 +944,7 @@ test_heap_layouts(void **state)
 static void
 test_meminfo(void **state)
 {
-    const char *path = tpath("meminfo");
+    const char *path = fx_path("meminfo");
     long kb = 0;
 
     (void)state;
@@ -1012,8 +964,8 @@ test_meminfo(void **state)
     write_file(path, "MemTotal: -100 kB\n", 0644);
     assert_int_equal(wcs_meminfo_total_kb(path, &kb), AGENT_ERR_PARSE);
     assert_int_equal(kb, 5);
-    assert_int_equal(wcs_meminfo_total_kb(tpath("nomeminfo"), &kb), AGENT_ERR_ABSENT);
-    assert_non_null(strstr(logged(), "cannot size wcs.heap"));
+    assert_int_equal(wcs_meminfo_total_kb(fx_path("nomeminfo"), &kb), AGENT_ERR_ABSENT);
+    assert_non_null(strstr(fx_logged(), "cannot size wcs.heap"));
     /* The real one, when there is one. */
     if (access("/proc/meminfo", R_OK) == 0) {
         assert_int_equal(wcs_meminfo_total_kb(NULL, &kb), AGENT_OK);

@@ -29,37 +29,17 @@
 #include "core/clock.h"
 #include "core/fileio.h"
 #include "core/log.h"
+#include "fixture.h"
 #include "wcs/licence.h"
-
-static char dir[256];
-static int log_fd = -1;
 
 static const char key[] = "WCS-LIC-7f3a9c21-SECRET";
 
 static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static int
 setup(void **state)
 {
-    char lp[] = "/tmp/test_wcs_licence_log.XXXXXX";
-
     (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/test_wcs_licence.XXXXXX");
-    if (mkdtemp(dir) == NULL)
+    if (fx_setup("test_wcs_licence", 0) != 0)
         return -1;
-    log_fd = mkstemp(lp);
-    if (log_fd == -1)
-        return -1;
-    unlink(lp);
-    log_init(0, LOG_FMT_TEXT);
-    log_set_fd(log_fd);
     return log_redact_add(key, strlen(key)) == AGENT_OK ? 0 : -1;
 }
 
@@ -68,45 +48,19 @@ teardown(void **state)
 {
     (void)state;
     log_redact_clear();
-    log_set_fd(-1);
-    close(log_fd);
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    fx_teardown();
     return 0;
-}
-
-static const char *
-logged(void)
-{
-    static char text[65536];
-    ssize_t n = pread(log_fd, text, sizeof(text) - 1, 0);
-
-    assert_true(n >= 0);
-    text[n] = '\0';
-    assert_int_equal(ftruncate(log_fd, 0), 0);
-    assert_true(lseek(log_fd, 0, SEEK_SET) == 0);
-    return text;
-}
-
-static const char *
-dpath(const char *name)
-{
-    static char p[4][512];
-    static int i;
-
-    i = (i + 1) % 4;
-    snprintf(p[i], sizeof(p[i]), "%s/%s", dir, name);
-    return p[i];
 }
 
 /* Writes an executable script (the fake child; the agent itself never runs a shell). */
 static const char *
 script(const char *name, const char *body)
 {
-    const char *path = dpath(name);
+    const char *path = fx_path(name);
     struct buf b;
 
     buf_init(&b, 1u << 16);
-    assert_int_equal(buf_printf(&b, "#!/bin/sh\nD='%s'\n%s", dir, body), AGENT_OK);
+    assert_int_equal(buf_printf(&b, "#!/bin/sh\nD='%s'\n%s", fx_dir, body), AGENT_OK);
     assert_int_equal(fileio_write_atomic(path, b.data, b.len, 0755, 0), AGENT_OK);
     buf_cleanup(&b);
     return path;
@@ -155,27 +109,27 @@ test_key_on_stdin_only(void **state)
     assert_string_equal(reason, "");
 
     /* stdin: exactly the key, no newline added. */
-    slurp(dpath("stdin"), &b);
+    slurp(fx_path("stdin"), &b);
     assert_int_equal(b.len, strlen(key));
     assert_memory_equal(b.data, key, strlen(key));
     buf_cleanup(&b);
 
     /* argv: the command as configured, never the key. */
-    slurp(dpath("cmdline"), &b);
+    slurp(fx_path("cmdline"), &b);
     assert_true(contains(&b, "--node\0edge-1\0", 14));
     assert_false(contains(&b, key, strlen(key)));
     assert_false(contains(&b, "SECRET", 6));
     buf_cleanup(&b);
 
     /* environment: only spawn's minimal one. */
-    slurp(dpath("environ"), &b);
+    slurp(fx_path("environ"), &b);
     assert_false(contains(&b, key, strlen(key)));
     assert_false(contains(&b, "SECRET", 6));
     assert_true(contains(&b, "PATH=", 5));
     buf_cleanup(&b);
 
     /* The output is logged, line by line, with the key redacted. */
-    log = logged();
+    log = fx_logged();
     assert_non_null(strstr(log, "licence: activating licence *** for this node"));
     assert_non_null(strstr(log, "licence: done"));
     assert_non_null(strstr(log, "licence: activated"));
@@ -197,12 +151,12 @@ test_binary_key(void **state)
     k[10] = '\0';
     k[11] = '\n';
     assert_int_equal(wcs_licence_activate(argv, k, sizeof(k), 10000, NULL, 0), AGENT_OK);
-    slurp(dpath("stdin"), &b);
+    slurp(fx_path("stdin"), &b);
     assert_int_equal(b.len, sizeof(k));
     assert_memory_equal(b.data, k, sizeof(k));
     buf_cleanup(&b);
     assert_int_equal(wcs_licence_activate(argv, k, sizeof(k) + 1, 10000, NULL, 0), AGENT_ERR_INVAL);
-    logged();
+    fx_logged();
 }
 
 static void
@@ -220,7 +174,7 @@ test_refused(void **state)
     assert_int_equal(wcs_licence_activate(bad, key, strlen(key), 10000, reason, sizeof(reason)),
                      AGENT_ERR_CHILD);
     assert_string_equal(reason, "exit status 3: ERROR: licence *** is not valid");
-    log = logged();
+    log = fx_logged();
     assert_non_null(strstr(log, "licence: checking..."));
     assert_non_null(strstr(log, "licence: exit status 3: ERROR: licence *** is not valid"));
     assert_null(strstr(log, key));
@@ -228,7 +182,7 @@ test_refused(void **state)
     assert_int_equal(wcs_licence_activate(silent, key, strlen(key), 10000, reason, sizeof(reason)),
                      AGENT_ERR_CHILD);
     assert_string_equal(reason, "exit status 1");
-    logged();
+    fx_logged();
 }
 
 static void
@@ -249,7 +203,7 @@ test_signal_and_timeout(void **state)
                      AGENT_ERR_TIMEOUT);
     assert_true(clock_mono_ms() - t0 < 5000);
     assert_non_null(strstr(reason, "timed out after 300 ms"));
-    assert_non_null(strstr(logged(), "licence: waiting"));
+    assert_non_null(strstr(fx_logged(), "licence: waiting"));
 }
 
 static void
@@ -262,7 +216,7 @@ test_not_reading_stdin(void **state)
     /* A child that never reads its stdin: no SIGPIPE for the agent, the exit status counts. */
     memset(big, 'k', sizeof(big));
     assert_int_equal(wcs_licence_activate(argv, big, sizeof(big), 10000, NULL, 0), AGENT_OK);
-    logged();
+    fx_logged();
 }
 
 static void
@@ -285,7 +239,7 @@ test_bad_arguments(void **state)
     assert_int_equal(wcs_licence_activate(missing, key, strlen(key), 1000, reason, sizeof(reason)),
                      AGENT_ERR_IO);
     assert_non_null(strstr(reason, "could not be started"));
-    assert_null(strstr(logged(), key));
+    assert_null(strstr(fx_logged(), key));
 }
 
 int

@@ -28,70 +28,22 @@
 #include "core/fileio.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "fixture.h"
 #include "wcs/service.h"
-
-static char dir[256];
-static int log_fd = -1;
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static int
 setup(void **state)
 {
-    char lp[] = "/tmp/test_wcs_service_log.XXXXXX";
-
     (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/test_wcs_service.XXXXXX");
-    if (mkdtemp(dir) == NULL)
-        return -1;
-    log_fd = mkstemp(lp);
-    if (log_fd == -1)
-        return -1;
-    unlink(lp);
-    log_init(1, LOG_FMT_TEXT);
-    log_set_fd(log_fd);
-    return 0;
+    return fx_setup("test_wcs_service", 1);
 }
 
 static int
 teardown(void **state)
 {
     (void)state;
-    log_set_fd(-1);
-    close(log_fd);
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    fx_teardown();
     return 0;
-}
-
-static const char *
-logged(void)
-{
-    static char text[65536];
-    ssize_t n = pread(log_fd, text, sizeof(text) - 1, 0);
-
-    assert_true(n >= 0);
-    text[n] = '\0';
-    assert_int_equal(ftruncate(log_fd, 0), 0);
-    assert_true(lseek(log_fd, 0, SEEK_SET) == 0);
-    return text;
-}
-
-static const char *
-dpath(const char *name)
-{
-    static char p[4][512];
-    static int i;
-
-    i = (i + 1) % 4;
-    snprintf(p[i], sizeof(p[i]), "%s/%s", dir, name);
-    return p[i];
 }
 
 /*
@@ -114,11 +66,11 @@ fake_systemctl(void)
         "slow) exec sleep 20 ;;\n"
         "signal) kill -9 $$ ;;\n"
         "esac\n";
-    const char *path = dpath("systemctl");
+    const char *path = fx_path("systemctl");
     struct buf b;
 
     buf_init(&b, 1u << 16);
-    assert_int_equal(buf_printf(&b, "#!/bin/sh\nD='%s'\n%s", dir, body), AGENT_OK);
+    assert_int_equal(buf_printf(&b, "#!/bin/sh\nD='%s'\n%s", fx_dir, body), AGENT_OK);
     assert_int_equal(fileio_write_atomic(path, b.data, b.len, 0755, 0), AGENT_OK);
     buf_cleanup(&b);
     return path;
@@ -141,7 +93,7 @@ with_systemctl(const char *rest)
 static void
 set_mode(const char *mode)
 {
-    assert_int_equal(fileio_write_atomic(dpath("mode"), mode, strlen(mode), 0644, 0), AGENT_OK);
+    assert_int_equal(fileio_write_atomic(fx_path("mode"), mode, strlen(mode), 0644, 0), AGENT_OK);
 }
 
 static const char *
@@ -151,7 +103,7 @@ calls(void)
 
     buf_cleanup(&b);
     buf_init(&b, 1u << 16);
-    if (fileio_read(dpath("calls"), &b) == AGENT_ERR_ABSENT)
+    if (fileio_read(fx_path("calls"), &b) == AGENT_ERR_ABSENT)
         return "";
     return buf_cstr(&b);
 }
@@ -159,7 +111,7 @@ calls(void)
 static void
 reset_calls(void)
 {
-    unlink(dpath("calls"));
+    unlink(fx_path("calls"));
 }
 
 /* argv from a command line with {service}; free with str_argv_free. */
@@ -243,27 +195,27 @@ test_is_active(void **state)
     assert_string_equal(calls(), "is-active --quiet webcallserver\n"
                                  "is-active --quiet webcallserver\n");
     /* "not running" is an answer, not an error: nothing at error level. */
-    assert_null(strstr(logged(), "exit status 3"));
+    assert_null(strstr(fx_logged(), "exit status 3"));
 
     set_mode("signal");
     active = -1;
     assert_int_equal(wcs_service_is_active((const char *const *)argv, 0, &active), AGENT_ERR_CHILD);
     assert_int_equal(active, -1);
-    assert_non_null(strstr(logged(), "killed by signal 9"));
+    assert_non_null(strstr(fx_logged(), "killed by signal 9"));
 
     set_mode("slow");
     t0 = clock_mono_ms();
     assert_int_equal(wcs_service_is_active((const char *const *)argv, 300, &active),
                      AGENT_ERR_TIMEOUT);
     assert_true(clock_mono_ms() - t0 < 5000);
-    assert_non_null(strstr(logged(), "killed after 300 ms"));
+    assert_non_null(strstr(fx_logged(), "killed after 300 ms"));
     str_argv_free(argv);
 
     {
         const char *const missing[] = {"/nonexistent/systemctl", "is-active", NULL};
 
         assert_int_equal(wcs_service_is_active(missing, 0, &active), AGENT_ERR_IO);
-        logged();
+        fx_logged();
     }
 }
 
@@ -301,7 +253,7 @@ test_enable(void **state)
                         "exit status 1: See 'journalctl -xeu webcallserver.service' for details.");
     /* Every output line is logged; the failure once. */
     {
-        const char *log = logged();
+        const char *log = fx_logged();
 
         assert_non_null(strstr(log, "service: enable: Job for webcallserver.service failed"));
         assert_non_null(strstr(log, "service: enable: exit status 1: See"));
@@ -328,14 +280,14 @@ test_restart(void **state)
     assert_int_equal(wcs_service_restart((const char *const *)argv, 0, reason, sizeof(reason)),
                      AGENT_OK);
     assert_string_equal(calls(), "restart webcallserver\nrestart webcallserver\n");
-    assert_non_null(strstr(logged(), "WCS restarted"));
+    assert_non_null(strstr(fx_logged(), "WCS restarted"));
 
     set_mode("fail");
     assert_int_equal(wcs_service_restart((const char *const *)argv, 10000, reason, sizeof(reason)),
                      AGENT_ERR_CHILD);
     assert_string_equal(reason,
                         "exit status 1: See 'journalctl -xeu webcallserver.service' for details.");
-    log = logged();
+    log = fx_logged();
     assert_non_null(strstr(log, "Job for webcallserver.service failed"));
     assert_null(strstr(log, "WCS restarted"));
 
@@ -345,7 +297,7 @@ test_restart(void **state)
                      AGENT_ERR_TIMEOUT);
     assert_true(clock_mono_ms() - t0 < 5000);
     assert_non_null(strstr(reason, "timed out after 300 ms"));
-    logged();
+    fx_logged();
     str_argv_free(argv);
 
     {
@@ -353,14 +305,14 @@ test_restart(void **state)
 
         assert_int_equal(wcs_service_restart(none, 1000, reason, sizeof(reason)), AGENT_ERR_INVAL);
         assert_string_equal(reason, "no command given");
-        logged();
+        fx_logged();
     }
 }
 
 static void
 test_run_command_output(void **state)
 {
-    const char *path = dpath("noisy.sh");
+    const char *path = fx_path("noisy.sh");
     static const char body[] = "#!/bin/sh\nprintf 'one\\r\\n\\n  \\ntwo'\nexit 4\n";
     struct spawn_opts o = {0};
     const char *argv[] = {path, NULL};
@@ -376,13 +328,13 @@ test_run_command_output(void **state)
                      AGENT_ERR_CHILD);
     assert_int_equal(code, 4);
     assert_string_equal(reason, "exit status 4: two");
-    log = logged();
+    log = fx_logged();
     assert_non_null(strstr(log, "test: one\n"));
     assert_non_null(strstr(log, "test: two\n"));
     /* With WCS_RUN_QUIET a non-zero exit is not an error line. */
     assert_int_equal(wcs_run_command("test", &o, WCS_RUN_QUIET, &code, reason, sizeof(reason)),
                      AGENT_ERR_CHILD);
-    assert_null(strstr(logged(), "exit status 4"));
+    assert_null(strstr(fx_logged(), "exit status 4"));
 }
 
 int
