@@ -10,16 +10,16 @@
 #include <string.h>
 
 #include "aws/awsxml.h"
+#include "cmd/deregister.h"
+#include "cmd/inspect.h"
+#include "cmd/seal.h"
+#include "cmd/status.h"
 #include "config/config.h"
 #include "core/log.h"
 #include "core/rc.h"
 #include "core/str.h"
 #include "net/http.h"
-#include "run/deregister.h"
-#include "run/inspect.h"
-#include "run/seal.h"
-#include "run/state.h"
-#include "run/status.h"
+#include "node/state.h"
 #include "run/steps.h"
 
 #ifndef AGENT_INIH_VERSION

@@ -18,8 +18,8 @@
 #include "core/fileio.h"
 #include "core/log.h"
 #include "core/str.h"
-#include "run/ctx.h"
-#include "run/notify.h"
+#include "node/ctx.h"
+#include "node/notify.h"
 
 /* The most bytes one secret value may have. */
 #define SECRET_MAX (64 * 1024)

@@ -7,7 +7,7 @@
 
 #include "core/log.h"
 #include "core/str.h"
-#include "run/ctx.h"
+#include "node/ctx.h"
 #include "wcs/update.h"
 
 /* Heartbeats while the download runs (run_heartbeat decides whether one is due). */

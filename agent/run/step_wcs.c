@@ -14,7 +14,7 @@
 #include "core/fileio.h"
 #include "core/log.h"
 #include "core/str.h"
-#include "run/ctx.h"
+#include "node/ctx.h"
 #include "wcs/cdn.h"
 #include "wcs/keystore.h"
 #include "wcs/licence.h"

@@ -16,8 +16,8 @@
 #include "core/fileio.h"
 #include "core/log.h"
 #include "core/str.h"
-#include "run/ctx.h"
-#include "run/discover.h"
+#include "node/ctx.h"
+#include "node/discover.h"
 
 typedef enum agent_rc (*step_fn)(struct run_ctx *ctx, struct state_step *rec);
 

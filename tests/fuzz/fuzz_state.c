@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "core/buf.h"
-#include "run/state.h"
+#include "node/state.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "run/notify.h"
+#include "node/notify.h"
 
 static int
 bind_socket(const char *path, int abstract)

@@ -17,7 +17,7 @@
 #include "core/buf.h"
 #include "core/fileio.h"
 #include "core/log.h"
-#include "run/state.h"
+#include "node/state.h"
 
 static char dir[64];
 

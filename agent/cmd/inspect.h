@@ -1,11 +1,11 @@
 /*
  * inspect: the read-only commands `metadata` and `check-config`.
  */
-#ifndef AGENT_RUN_INSPECT_H
-#define AGENT_RUN_INSPECT_H
+#ifndef AGENT_CMD_INSPECT_H
+#define AGENT_CMD_INSPECT_H
 
 #include "core/rc.h"
-#include "run/steps.h"
+#include "node/env.h"
 
 /*
  * `metadata [--json] [PATH]`: the discovered facts (aligned "name: value"

@@ -1,4 +1,4 @@
-#include "run/notify.h"
+#include "node/notify.h"
 
 #include <sys/socket.h>
 #include <sys/un.h>

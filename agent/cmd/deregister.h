@@ -2,13 +2,13 @@
  * deregister: removes this instance from every configured target group and
  * classic ELB (design.md §2), for ExecStop and for operators.
  */
-#ifndef AGENT_RUN_DEREGISTER_H
-#define AGENT_RUN_DEREGISTER_H
+#ifndef AGENT_CMD_DEREGISTER_H
+#define AGENT_CMD_DEREGISTER_H
 
 #include <stdint.h>
 
 #include "core/rc.h"
-#include "run/steps.h"
+#include "node/env.h"
 
 struct deregister_opts {
     int wait;          /* until the targets are `unused` and off the classic ELBs */

@@ -1,4 +1,4 @@
-#include "run/inspect.h"
+#include "cmd/inspect.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +10,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
-#include "run/discover.h"
+#include "node/discover.h"
 
 struct fact_row {
     const char *name;

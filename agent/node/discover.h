@@ -7,15 +7,15 @@
  * instance's facts and user data, and phase 2 loads every layer again with
  * the user-data overlays and expands the placeholders with the facts.
  */
-#ifndef AGENT_RUN_DISCOVER_H
-#define AGENT_RUN_DISCOVER_H
+#ifndef AGENT_NODE_DISCOVER_H
+#define AGENT_NODE_DISCOVER_H
 
 #include "aws/imds.h"
 #include "config/config.h"
 #include "config/userdata.h"
 #include "core/clock.h"
 #include "core/rc.h"
-#include "run/steps.h"
+#include "node/env.h"
 
 struct discovery {
     struct imds_client *imds;

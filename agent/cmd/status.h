@@ -1,13 +1,13 @@
 /*
  * status: the last or current run, from the state file (design.md §2, §4).
  */
-#ifndef AGENT_RUN_STATUS_H
-#define AGENT_RUN_STATUS_H
+#ifndef AGENT_CMD_STATUS_H
+#define AGENT_CMD_STATUS_H
 
 #include <stdint.h>
 
 #include "core/rc.h"
-#include "run/steps.h"
+#include "node/env.h"
 
 struct status_opts {
     int json;          /* print the state document */

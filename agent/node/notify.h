@@ -1,8 +1,8 @@
 /*
  * notify: sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET.
  */
-#ifndef AGENT_RUN_NOTIFY_H
-#define AGENT_RUN_NOTIFY_H
+#ifndef AGENT_NODE_NOTIFY_H
+#define AGENT_NODE_NOTIFY_H
 
 #include "core/rc.h"
 

@@ -1,4 +1,4 @@
-#include "run/seal.h"
+#include "cmd/seal.h"
 
 #include <sys/stat.h>
 
@@ -11,8 +11,8 @@
 
 #include "core/log.h"
 #include "core/str.h"
-#include "run/discover.h"
-#include "run/state.h"
+#include "node/discover.h"
+#include "node/state.h"
 
 /* Removes a tree below dfd/name without following symbolic links. */
 static enum agent_rc

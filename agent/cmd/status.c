@@ -1,4 +1,4 @@
-#include "run/status.h"
+#include "cmd/status.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -8,8 +8,8 @@
 #include "core/clock.h"
 #include "core/fileio.h"
 #include "core/log.h"
-#include "run/discover.h"
-#include "run/state.h"
+#include "node/discover.h"
+#include "node/state.h"
 
 static void
 print_table(const struct state *st, int running, int interrupted)

@@ -5,8 +5,8 @@
  * Every free-text field (detail, error) passes through the log redactor
  * before it is written, so no registered secret can reach the file.
  */
-#ifndef AGENT_RUN_STATE_H
-#define AGENT_RUN_STATE_H
+#ifndef AGENT_NODE_STATE_H
+#define AGENT_NODE_STATE_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-#include "run/deregister.h"
+#include "cmd/deregister.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -6,7 +6,7 @@
 #include "aws/elb.h"
 #include "aws/elbv2.h"
 #include "core/log.h"
-#include "run/ctx.h"
+#include "node/ctx.h"
 
 #define DEREGISTER_POLL_MS 2000
 

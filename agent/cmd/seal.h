@@ -3,11 +3,11 @@
  * what must not be baked into an AMI, so that instances launched from it
  * boot as first boots.
  */
-#ifndef AGENT_RUN_SEAL_H
-#define AGENT_RUN_SEAL_H
+#ifndef AGENT_CMD_SEAL_H
+#define AGENT_CMD_SEAL_H
 
 #include "core/rc.h"
-#include "run/steps.h"
+#include "node/env.h"
 
 /*
  * Removes, under the run lock, <state_dir>/state.json, state.json.previous,

@@ -1,4 +1,4 @@
-#include "run/discover.h"
+#include "node/discover.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,8 +1,9 @@
 /*
- * ctx: what one run carries from step to step (private to run/).
+ * ctx: what one run of the node carries: config, facts, AWS clients, secrets,
+ * state (the pipeline in run/ and the commands in cmd/ share it).
  */
-#ifndef AGENT_RUN_CTX_H
-#define AGENT_RUN_CTX_H
+#ifndef AGENT_NODE_CTX_H
+#define AGENT_NODE_CTX_H
 
 #include <stdint.h>
 
@@ -12,9 +13,9 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/rc.h"
-#include "run/discover.h"
-#include "run/state.h"
-#include "run/steps.h"
+#include "node/discover.h"
+#include "node/env.h"
+#include "node/state.h"
 
 /* The secret values a run may need, resolved by the secrets step. */
 enum secret_id {

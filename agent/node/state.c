@@ -1,4 +1,4 @@
-#include "run/state.h"
+#include "node/state.h"
 
 #include <sys/file.h>
 #include <sys/stat.h>
