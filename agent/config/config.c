@@ -43,7 +43,8 @@ enum kind {
     KIND_LIST,
     KIND_USER_DATA,
     KIND_CDN_ROLE,
-    KIND_ON_FAILURE
+    KIND_ON_FAILURE,
+    KIND_RESTART_MODE
 };
 
 enum check {
@@ -65,11 +66,14 @@ enum check {
     CHECK_HOOK,
     CHECK_ASG,
     CHECK_CFN_STACK,
-    CHECK_CFN_RESOURCE
+    CHECK_CFN_RESOURCE,
+    CHECK_METRICS_PERIOD,
+    CHECK_METRICS_NAMESPACE
 };
 
-#define KF_SECRET 0x1u
-#define KF_REF    0x2u
+#define KF_SECRET   0x1u
+#define KF_REF      0x2u
+#define KF_TEMPLATE 0x4u
 
 enum key_id {
 #define CONFIG_KEY(id, s, k, field, kind, def, check, min, max, flags) id,
@@ -96,9 +100,9 @@ static const struct key_def keys[K__MAX] = {
 #undef CONFIG_KEY
 };
 
-static const char *const sections[] = {"agent",  "imds",     "aws",    "wcs",
-                                       "update", "licence",  "tls",    "cdn",
-                                       "ready",  "register", "signal", "properties"};
+static const char *const sections[] = {
+    "agent",    "imds",   "aws",   "wcs",   "update",  "licence", "tls",   "cdn",       "ready",
+    "register", "signal", "watch", "drain", "restart", "metrics", "fleet", "properties"};
 
 /* A [properties] assignment. */
 #define KEY_PROP (-1)
@@ -1074,7 +1078,7 @@ check_value(const struct key_def *k, const char *v, char *err, size_t errcap)
         if (str_to_ll(v, k->min, k->max, &x) != AGENT_OK)
             return fail(err, errcap, "must be an integer in %lld..%lld (got \"%.40s\")", k->min,
                         k->max, v);
-        return 0;
+        break;
     case KIND_BOOL:
         if (str_to_bool(v, &b) != AGENT_OK)
             return fail(err, errcap,
@@ -1093,6 +1097,10 @@ check_value(const struct key_def *k, const char *v, char *err, size_t errcap)
     case KIND_ON_FAILURE:
         if (strcmp(v, "abandon") != 0 && strcmp(v, "continue") != 0)
             return fail(err, errcap, "must be abandon or continue (got \"%.40s\")", v);
+        return 0;
+    case KIND_RESTART_MODE:
+        if (strcmp(v, "drain") != 0 && strcmp(v, "now") != 0 && strcmp(v, "defer") != 0)
+            return fail(err, errcap, "must be drain, now or defer (got \"%.40s\")", v);
         return 0;
     case KIND_STR:
     case KIND_LIST:
@@ -1174,6 +1182,19 @@ check_value(const struct key_def *k, const char *v, char *err, size_t errcap)
         if (n == 0 || n > 255 || !all_chars(v, ""))
             return fail(err, errcap, "\"%.60s\" is not a logical resource id ([A-Za-z0-9]+)", v);
         return 0;
+    case CHECK_METRICS_PERIOD:
+        if (str_to_ll(v, 10, 86400, &x) != AGENT_OK || !(x == 10 || x == 30 || x % 60 == 0))
+            return fail(err, errcap,
+                        "must be 10 or 30 (high resolution) or a multiple of 60 (got \"%.40s\")",
+                        v);
+        return 0;
+    case CHECK_METRICS_NAMESPACE:
+        if (n == 0 || n > 255 || v[0] == ':' || !all_chars(v, ".-_/#:"))
+            return fail(err, errcap,
+                        "\"%.60s\" is not a CloudWatch namespace (1-255 of [A-Za-z0-9.-_/#:], "
+                        "not starting with ':')",
+                        v);
+        return 0;
     }
     return 0;
 }
@@ -1193,6 +1214,55 @@ key_name(int key, const struct assign *a, char *out, size_t cap)
 static const struct config_facts sample_facts = {
     "i-0123456789abcdef0", "us-east-1", "us-east-1a", "c5.large", "10.0.0.10",
     "203.0.113.10",        0,           NULL,         NULL,       0};
+
+/*
+ * A per-target template (fleet.stats_url): only {private_ip} and
+ * {instance_id}, kept as written; the check runs on a sample target.
+ */
+static void
+validate_template(struct loader *L, struct assign *a, const struct key_def *k, const char *name)
+{
+    static const char *const names[] = {"{private_ip}", "{instance_id}"};
+    static const char *const samples[] = {"10.0.0.10", "i-0123456789abcdef0"};
+    char sample[EXPANDED_MAX + 1], err[256];
+    const char *p = a->value;
+    size_t n = 0, i, w;
+
+    while (*p != '\0') {
+        const char *piece = p;
+
+        w = 1;
+        if (*p == '{') {
+            for (i = 0; i < 2; i++)
+                if (strncmp(p, names[i], strlen(names[i])) == 0)
+                    break;
+            if (i == 2) {
+                diag_at(L, a->layer, a->origin, a->line,
+                        "%s: only {private_ip} and {instance_id} may be used here", name);
+                a->bad = 1;
+                return;
+            }
+            piece = samples[i];
+            w = strlen(piece);
+            p += strlen(names[i]);
+        } else {
+            p++;
+        }
+        if (n + w > EXPANDED_MAX) {
+            diag_at(L, a->layer, a->origin, a->line, "%s: longer than %d bytes", name,
+                    EXPANDED_MAX);
+            a->bad = 1;
+            return;
+        }
+        memcpy(sample + n, piece, w);
+        n += w;
+    }
+    sample[n] = '\0';
+    if (check_value(k, sample, err, sizeof(err)) != 0) {
+        diag_at(L, a->layer, a->origin, a->line, "%s: %s", name, err);
+        a->bad = 1;
+    }
+}
 
 /*
  * Expands (with facts) and validates one assignment.  Secret literals are
@@ -1227,6 +1297,10 @@ validate(struct loader *L, struct assign *a, const char *home, const char *servi
     }
     if (optional && a->value[0] == '\0' && k->kind != KIND_LIST)
         return;
+    if (k != NULL && (k->flags & KF_TEMPLATE) != 0) {
+        validate_template(L, a, k, name);
+        return;
+    }
     buf_init(&out, EXPANDED_MAX);
     rc = placeholders_expand(a->value, L->have_facts ? &L->facts : NULL, home, service, &out, err,
                              sizeof(err));
@@ -1464,6 +1538,11 @@ set_field(struct agent_config *cfg, const struct key_def *k, const char *v)
     case KIND_ON_FAILURE:
         cfg->signal.on_failure =
             strcmp(v, "continue") == 0 ? CONFIG_ON_FAILURE_CONTINUE : CONFIG_ON_FAILURE_ABANDON;
+        return AGENT_OK;
+    case KIND_RESTART_MODE:
+        cfg->restart.mode = strcmp(v, "now") == 0     ? CONFIG_RESTART_NOW
+                            : strcmp(v, "defer") == 0 ? CONFIG_RESTART_DEFER
+                                                      : CONFIG_RESTART_DRAIN;
         return AGENT_OK;
     case KIND_CDN_ROLE:
         if (strcmp(v, "off") == 0)
@@ -1782,6 +1861,8 @@ field_text(const struct agent_config *cfg, const struct key_def *k, char *tmp, s
         return cfg->agent.user_data == CONFIG_USER_DATA_IGNORE ? "ignore" : "apply";
     case KIND_ON_FAILURE:
         return cfg->signal.on_failure == CONFIG_ON_FAILURE_CONTINUE ? "continue" : "abandon";
+    case KIND_RESTART_MODE:
+        return config_restart_mode_str(cfg->restart.mode);
     case KIND_CDN_ROLE:
         return config_cdn_role_str(cfg->cdn.role);
     case KIND_LIST:
@@ -1839,6 +1920,20 @@ config_dump(const struct agent_config *cfg, struct buf *out)
         rc = dump_line(out, kd->key, field_text(cfg, kd, tmp, sizeof(tmp)));
     }
     return rc;
+}
+
+const char *
+config_restart_mode_str(enum config_restart_mode mode)
+{
+    switch (mode) {
+    case CONFIG_RESTART_NOW:
+        return "now";
+    case CONFIG_RESTART_DEFER:
+        return "defer";
+    case CONFIG_RESTART_DRAIN:
+        break;
+    }
+    return "drain";
 }
 
 const char *

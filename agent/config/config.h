@@ -72,6 +72,13 @@ enum config_on_failure {
     CONFIG_ON_FAILURE_CONTINUE
 };
 
+/* restart.mode (design.md §8.3): what a restart on a node with live calls does. */
+enum config_restart_mode {
+    CONFIG_RESTART_DRAIN, /* drain, restart, ready, register, undrain */
+    CONFIG_RESTART_NOW,   /* restart at once (warns with the connection count) */
+    CONFIG_RESTART_DEFER  /* apply the files, record pending.restart, do not restart */
+};
+
 /*
  * The effective configuration.  Strings are never NULL for keys that have a
  * default; optional keys without a value are NULL.  After a load with facts,
@@ -84,6 +91,7 @@ struct agent_config {
         char *state_dir;
         enum config_user_data user_data;
         int64_t deadline_s;
+        char *console; /* the serial console the failure line goes to (§8.6) */
     } agent;
 
     struct {
@@ -109,11 +117,15 @@ struct agent_config {
         int enabled;
         char *url;
         char *sha256; /* NULL or 64 hex digits */
+        int64_t max_bytes;
     } update;
 
     struct {
         char *key; /* secret reference or literal, NULL: none */
         char *command;
+        int release; /* run release_command at the end of a drain */
+        char *release_command;
+        int activate_in_warm_pool;
     } licence;
 
     struct {
@@ -158,7 +170,41 @@ struct agent_config {
         char *cfn_stack;
         char *cfn_resource;
         enum config_on_failure on_failure;
+        char *terminate_hook; /* NULL: discovered (EC2_INSTANCE_TERMINATING) */
+        int tag_instance;     /* write the wcs-agent:result tag (§8.6) */
     } signal;
+
+    struct {
+        int64_t interval_s;
+        int64_t reconcile_interval_s; /* 0: off */
+    } watch;
+
+    struct {
+        struct config_list until; /* conditions, ready.require syntax */
+        int64_t timeout_s;
+        int64_t spot_margin_s;
+        int64_t stop_timeout_s;
+        int on_standby;
+        int on_rebalance;
+        int cdn_route_away;
+        char *rest_url;
+    } drain;
+
+    struct {
+        enum config_restart_mode mode;
+    } restart;
+
+    struct {
+        int enabled;
+        int64_t period_s; /* 10, 30 (high resolution) or a multiple of 60 */
+        char *namespace;
+        int per_instance;
+    } metrics;
+
+    struct {
+        char *stats_url; /* template: {private_ip}, {instance_id} unexpanded */
+    } fleet;
+
     /* Keys (section.key) whose value came from user data as a literal secret. */
     struct config_list literal_secrets_from_user_data;
 };
@@ -232,6 +278,9 @@ enum agent_rc config_dump(const struct agent_config *cfg, struct buf *out);
 
 /* "off", "origin", "edge", "transcoder", or "" for CONFIG_CDN_UNSET (the cdn.role spelling). */
 const char *config_cdn_role_str(enum config_cdn_role role);
+
+/* "drain", "now" or "defer" (the restart.mode spelling). */
+const char *config_restart_mode_str(enum config_restart_mode mode);
 
 /* 1 when section.key is a known key (properties.* always is). */
 int config_key_known(const char *section, const char *key);

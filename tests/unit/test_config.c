@@ -205,6 +205,31 @@ test_defaults(void **state)
     assert_null(cfg->signal.cfn_resource);
     assert_int_equal(cfg->signal.on_failure, CONFIG_ON_FAILURE_ABANDON);
     assert_int_equal(cfg->literal_secrets_from_user_data.n, 0);
+    /* design.md §8.8 */
+    assert_string_equal(cfg->agent.console, "/dev/console");
+    assert_int_equal(cfg->update.max_bytes, 2147483648LL);
+    assert_int_equal(cfg->licence.release, 0);
+    assert_string_equal(cfg->licence.release_command, "{wcs_home}/bin/deactivation.sh");
+    assert_int_equal(cfg->licence.activate_in_warm_pool, 0);
+    assert_null(cfg->signal.terminate_hook);
+    assert_int_equal(cfg->signal.tag_instance, 1);
+    assert_int_equal(cfg->watch.interval_s, 5);
+    assert_int_equal(cfg->watch.reconcile_interval_s, 900);
+    assert_int_equal(cfg->drain.until.n, 1);
+    assert_string_equal(cfg->drain.until.items[0], "connections=0");
+    assert_int_equal(cfg->drain.timeout_s, 3600);
+    assert_int_equal(cfg->drain.spot_margin_s, 20);
+    assert_int_equal(cfg->drain.stop_timeout_s, 300);
+    assert_int_equal(cfg->drain.on_standby, 1);
+    assert_int_equal(cfg->drain.on_rebalance, 0);
+    assert_int_equal(cfg->drain.cdn_route_away, 1);
+    assert_string_equal(cfg->drain.rest_url, "http://127.0.0.1:8081/rest-api");
+    assert_int_equal(cfg->restart.mode, CONFIG_RESTART_DRAIN);
+    assert_int_equal(cfg->metrics.enabled, 1);
+    assert_int_equal(cfg->metrics.period_s, 60);
+    assert_string_equal(cfg->metrics.namespace, "WCS");
+    assert_int_equal(cfg->metrics.per_instance, 0);
+    assert_string_equal(cfg->fleet.stats_url, "http://{private_ip}:8081/?action=stat");
     config_free(cfg);
 
     /* With facts every default placeholder is expanded. */
@@ -218,6 +243,15 @@ test_defaults(void **state)
     assert_string_equal(cfg->cdn.ip, "10.0.1.23");
     assert_string_equal(prop(cfg, "ip"), "203.0.113.10");
     assert_string_equal(prop(cfg, "ip_local"), "10.0.1.23");
+    assert_string_equal(cfg->licence.release_command,
+                        "/usr/local/FlashphonerWebCallServer/bin/deactivation.sh");
+    assert_string_equal(cfg->fleet.stats_url, "http://{private_ip}:8081/?action=stat");
+    config_free(cfg);
+    cfg = load_ok(
+        "[restart]\nmode = defer\n[fleet]\nstats_url = http://127.0.0.1:9/{instance_id}\n", &in);
+    assert_int_equal(cfg->restart.mode, CONFIG_RESTART_DEFER);
+    assert_string_equal(config_restart_mode_str(cfg->restart.mode), "defer");
+    assert_string_equal(cfg->fleet.stats_url, "http://127.0.0.1:9/{instance_id}");
     config_free(cfg);
 }
 
@@ -245,6 +279,15 @@ test_validation_errors(void **state)
 {
     static const struct bad_case cases[] = {
         {"[agent]\nstate_dir = var/lib\n", "cfg:2: agent.state_dir: must be an absolute path"},
+        {"[restart]\nmode = later\n", "cfg:2: restart.mode: must be drain, now or defer"},
+        {"[metrics]\nperiod = 45\n", "cfg:2: metrics.period: must be 10 or 30"},
+        {"[metrics]\nperiod = 5\n", "metrics.period: must be an integer in 10..86400"},
+        {"[metrics]\nnamespace = :WCS\n", "metrics.namespace: \":WCS\" is not a CloudWatch"},
+        {"[fleet]\nstats_url = http://{local_ipv4}:8081/\n",
+         "cfg:2: fleet.stats_url: only {private_ip} and {instance_id} may be used here"},
+        {"[fleet]\nstats_url = ftp://{private_ip}/\n", "fleet.stats_url: must be an http://"},
+        {"[drain]\nuntil = connections<1\n", "cfg:2: drain.until:"},
+        {"[drain]\ntimeout = 0\n", "drain.timeout: must be an integer in 1..172800"},
         {"[agent]\nuser_data = maybe\n", "cfg:2: agent.user_data: must be apply or ignore"},
         {"[agent]\ndeadline = 0\n", "cfg:2: agent.deadline: must be an integer in 1..86400"},
         {"[agent]\ndeadline = 86401\n", "agent.deadline: must be an integer in 1..86400"},
