@@ -221,7 +221,7 @@ class TwinTestCase(unittest.TestCase):
                   self.stats, a wcs.StatsServer whose readiness clock restarts
                   with the fake service), and write_config() puts
                   self.fake_wcs_config ([wcs] home and commands, [ready] url,
-                  interval_ms, timeout, a short [imds] timeout) before the
+                  interval_ms, timeout, a short [imds] timeout, [drain] rest_url) before the
                   text of the main config, so later keys override it
       stats_kwargs wcs.StatsServer keyword arguments (with fake_wcs)
       need_agent  True: skip the class when WCS_AGENT_BIN is unset
@@ -307,7 +307,15 @@ class TwinTestCase(unittest.TestCase):
             "[wcs]\nhome = %s\nrestart_command = %s\nstatus_command = %s\nenable_command = %s\n"
             "[ready]\nurl = %s\ninterval_ms = 50\ntimeout = 20\n"
             "[imds]\ntimeout_ms = 500\nattempts = 2\n"
-            % (self.wcs.home, cmds["restart_command"], cmds["status_command"], cmds["enable_command"], self.stats.url)
+            "[drain]\nrest_url = http://127.0.0.1:%d/rest-api\n"
+            % (
+                self.wcs.home,
+                cmds["restart_command"],
+                cmds["status_command"],
+                cmds["enable_command"],
+                self.stats.url,
+                self.stats.port,
+            )
         )
         return self.wcs
 

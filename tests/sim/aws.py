@@ -76,6 +76,10 @@ DEFAULT_NAMES = {
     "hook_name": "wcs-launch-hook",
     "hook_heartbeat_timeout": 300,
     "hook_default_result": "ABANDON",
+    # The terminate hook the agent completes after a drain (None: no such hook).
+    "terminate_hook_name": "wcs-terminate-hook",
+    "terminate_hook_heartbeat_timeout": 900,
+    "terminate_hook_default_result": "CONTINUE",
     "cfn_stack": "wcs-stack",
     "cfn_resource": "WcsNodeGroup",
     "session_duration_s": 6 * 3600,
@@ -357,6 +361,9 @@ def seed(endpoint_url, *, names=None, region=REGION):
         hook_name=n["hook_name"],
         hook_heartbeat_timeout=n["hook_heartbeat_timeout"],
         hook_default_result=n["hook_default_result"],
+        terminate_hook_name=n["terminate_hook_name"],
+        terminate_hook_heartbeat_timeout=n["terminate_hook_heartbeat_timeout"],
+        terminate_hook_default_result=n["terminate_hook_default_result"],
         cfn_stack=n["cfn_stack"],
         cfn_resource=n["cfn_resource"],
     )
@@ -526,6 +533,16 @@ class AwsTwin(twin_mod.Service):
             heartbeat_timeout=s["hook_heartbeat_timeout"],
             default_result=s["hook_default_result"],
         )
+        if s["terminate_hook_name"]:
+            ep.add_lifecycle_hook(
+                s["asg_name"],
+                s["terminate_hook_name"],
+                transition="autoscaling:EC2_INSTANCE_TERMINATING",
+                heartbeat_timeout=s["terminate_hook_heartbeat_timeout"],
+                default_result=s["terminate_hook_default_result"],
+            )
+        if self.imds_service is not None:
+            ep.on_target_state = self._target_state_changed
         if self.lifecycle_pending:
             s["lifecycle_action_token"] = ep.start_lifecycle_action(s["asg_name"], s["instance_id"], s["hook_name"])
         else:
@@ -533,6 +550,15 @@ class AwsTwin(twin_mod.Service):
         s["cfn_stack_id"] = ep.add_stack(s["cfn_stack"])
         ep.add_signal_resource(s["cfn_stack"], s["cfn_resource"], count=1)
         ep.checkpoint()
+
+    def _target_state_changed(self, instance_id, state):
+        """The endpoint moved the instance: the IMDS says where it is going."""
+        if instance_id == self.seeded["instance_id"] and self.imds_service is not None:
+            self.imds_service.imds.set_metadata(lifecycle_state=state)
+
+    def move(self, to, **kw):
+        """endpoint.move() for the seeded instance in the seeded group."""
+        return self.endpoint.move(self.seeded["asg_name"], self.seeded["instance_id"], to, **kw)
 
     # -- access -------------------------------------------------------------
 
@@ -597,6 +623,7 @@ class AwsTwin(twin_mod.Service):
             "TWIN_CLASSIC_ELB": s["classic_elb_name"],
             "TWIN_ASG": s["asg_name"],
             "TWIN_HOOK": s["hook_name"],
+            "TWIN_TERMINATE_HOOK": s["terminate_hook_name"] or "",
             "TWIN_CFN_STACK": s["cfn_stack"],
             "TWIN_CFN_RESOURCE": s["cfn_resource"],
             "TWIN_SSM_LICENCE": s["ssm_licence_name"],

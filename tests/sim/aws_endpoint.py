@@ -37,7 +37,9 @@ Test control (only with the header "X-Twin-Control: 1"; any other request to
     GET  /_twin/faults             POST /_twin/faults {name: value, ...}
     GET  /_twin/state              Auto Scaling and CloudFormation state
     GET  /_twin/info               what the owner put in .info (seeded names)
-    POST /_twin/lifecycle          {"group", "instance_id", "hook"} -> {"token"}
+    POST /_twin/lifecycle          {"group", "instance_id", "hook", "warm"?} -> {"token"}
+    POST /_twin/move               {"group", "instance_id", "to", "warm_state"?} -> {"token", "state"}
+                                   to: scale-in, scale-in-to-warm-pool, Standby, InService, Detached
     POST /_twin/cfn                {"stack", "resource", "count"?} (re)arms a stack
     POST /_twin/reset              faults, state and calls back to the checkpoint
 """
@@ -110,6 +112,20 @@ FAULT_DEFAULTS = {
 
 LIFECYCLE_TRANSITIONS = ("autoscaling:EC2_INSTANCE_LAUNCHING", "autoscaling:EC2_INSTANCE_TERMINATING")
 LIFECYCLE_RESULTS = ("CONTINUE", "ABANDON")
+WARM_STATES = ("Warmed:Running", "Warmed:Stopped", "Warmed:Hibernated")
+MOVES = ("scale-in", "scale-in-to-warm-pool", "Standby", "InService", "Detached")
+# Where a finished action leaves the instance: (kind, result) -> LifecycleState.
+# A warm-pool launch or return ends in the action's warm state (None here).
+_AFTER_ACTION = {
+    ("launch", "CONTINUE"): "InService",
+    ("launch", "ABANDON"): "Terminating",
+    ("warm-launch", "CONTINUE"): None,
+    ("warm-launch", "ABANDON"): "Terminating",
+    ("terminate", "CONTINUE"): "Terminated",
+    ("terminate", "ABANDON"): "Terminated",
+    ("warm-return", "CONTINUE"): None,
+    ("warm-return", "ABANDON"): None,
+}
 
 _AUTH_RE = re.compile(
     r"AWS4-HMAC-SHA256 Credential=([^/,\s]+)/(\d{8})/([^/,\s]+)/([^/,\s]+)/aws4_request, ?"
@@ -338,8 +354,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._json(200, ep.info)
             elif cmd == "POST" and path == "/_twin/lifecycle":
                 _need_object(arg)
-                token = ep.start_lifecycle_action(arg.get("group"), arg.get("instance_id"), arg.get("hook"))
+                kw = {"warm": bool(arg.get("warm", False))}
+                if arg.get("warm_state"):
+                    kw["warm_state"] = arg["warm_state"]
+                token = ep.start_lifecycle_action(arg.get("group"), arg.get("instance_id"), arg.get("hook"), **kw)
                 self._json(200, {"token": token})
+            elif cmd == "POST" and path == "/_twin/move":
+                _need_object(arg)
+                kw = {"warm_state": arg["warm_state"]} if arg.get("warm_state") else {}
+                self._json(200, ep.move(arg.get("group"), arg.get("instance_id"), arg.get("to"), **kw))
+            elif cmd == "GET" and path == "/_twin/history":
+                group = (query.get("group") or [None])[0]
+                self._json(200, {"history": ep.history(group)})
             elif cmd == "POST" and path == "/_twin/cfn":
                 _need_object(arg)
                 ep.add_stack(arg.get("stack"), replace=True)
@@ -438,6 +464,9 @@ class AwsEndpoint:
         self._stopping = threading.Event()
         self._server = None
         self._thread = None
+        # Called (instance id, IMDS target lifecycle state) when a move or an
+        # action changes where the instance is going (twin.py wires it to the IMDS).
+        self.on_target_state = None
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -538,6 +567,7 @@ class AwsEndpoint:
                 "instances": {},
                 "hooks": {},
                 "actions": {},
+                "history": [],
             }
 
     def _group(self, name):
@@ -593,28 +623,141 @@ class AwsEndpoint:
                 "default_result": default_result,
             }
 
-    def start_lifecycle_action(self, group, instance_id, hook):
-        """Put the instance in Pending:Wait / Terminating:Wait for hook; returns the action token."""
+    def start_lifecycle_action(self, group, instance_id, hook, *, warm=False, warm_state="Warmed:Running"):
+        """Put the instance in Pending:Wait / Terminating:Wait for hook (warm: a
+        launch into the warm pool, Warmed:Pending:Wait, that ends in warm_state);
+        returns the action token."""
         with self._lock:
             g = self._group(group)
             if instance_id not in g["instances"]:
                 raise KeyError("aws endpoint: no instance %r in group %r" % (instance_id, group))
             if hook not in g["hooks"]:
                 raise KeyError("aws endpoint: no hook %r in group %r" % (hook, group))
-            h = g["hooks"][hook]
-            now = self._clock()
-            token = str(uuid.uuid4())
-            g["actions"][instance_id] = {
-                "hook": hook,
-                "token": token,
-                "started": now,
-                "deadline": now + h["heartbeat_timeout"],
-                "global_deadline": now + h["global_timeout"],
-                "heartbeats": 0,
-            }
-            launching = h["transition"].endswith("LAUNCHING")
-            g["instances"][instance_id]["lifecycle_state"] = "Pending:Wait" if launching else "Terminating:Wait"
-            return token
+            launching = g["hooks"][hook]["transition"].endswith("LAUNCHING")
+            if warm and not launching:
+                raise ValueError("aws endpoint: a warm-pool launch needs a launch hook, not %r" % hook)
+            kind = ("warm-launch" if warm else "launch") if launching else "terminate"
+            return self._start_action(g, instance_id, hook, kind, warm_state)
+
+    def _start_action(self, g, instance_id, hook, kind, warm_state=None):
+        if warm_state is not None and warm_state not in WARM_STATES:
+            raise ValueError("aws endpoint: warm state %r: want one of %s" % (warm_state, WARM_STATES))
+        self._expire_actions()
+        if instance_id in g["actions"]:
+            raise ValueError(
+                "aws endpoint: instance %s already waits on hook %r" % (instance_id, g["actions"][instance_id]["hook"])
+            )
+        h = g["hooks"][hook]
+        now = self._clock()
+        token = str(uuid.uuid4())
+        g["actions"][instance_id] = {
+            "hook": hook,
+            "kind": kind,
+            "token": token,
+            "started": now,
+            "deadline": now + h["heartbeat_timeout"],
+            "global_deadline": now + h["global_timeout"],
+            "heartbeats": 0,
+            "heartbeat_times": [],
+            "warm_state": warm_state,
+        }
+        inst = g["instances"][instance_id]
+        inst["lifecycle_state"] = {
+            "launch": "Pending:Wait",
+            "warm-launch": "Warmed:Pending:Wait",
+            "terminate": "Terminating:Wait",
+            "warm-return": "Warmed:Pending:Wait",
+        }[kind]
+        self._notify_target(instance_id, self._target_of(kind, warm_state))
+        return token
+
+    @staticmethod
+    def _target_of(kind, warm_state):
+        """The IMDS target lifecycle state while an action of kind waits."""
+        if kind == "launch":
+            return "InService"
+        if kind == "terminate":
+            return "Terminated"
+        return warm_state
+
+    def _notify_target(self, instance_id, target):
+        listener = self.on_target_state
+        if listener is not None and target is not None:
+            listener(instance_id, target)
+
+    def _hook_for(self, g, transition):
+        for h in g["hooks"].values():
+            if h["transition"] == transition:
+                return h["name"]
+        return None
+
+    def move(self, group, instance_id, to, *, warm_state="Warmed:Stopped"):
+        """What Auto Scaling does to a running instance (the test's lever):
+          scale-in               Terminating:Wait with a pending terminate action
+                                 (or Terminated at once without a terminate hook)
+          scale-in-to-warm-pool  the same, ending in warm_state (ReuseOnScaleIn)
+          Standby                InService -> Standby
+          InService              Standby -> InService; Warmed:* -> Pending:Wait
+                                 with a pending launch action (or InService at
+                                 once without a launch hook)
+          Detached               -> Detached
+        The IMDS target lifecycle state follows (on_target_state).  Returns
+        {"state": LifecycleState, "token": the new action's token or None}."""
+        if to not in MOVES:
+            raise ValueError("aws endpoint: move to %r: want one of %s" % (to, MOVES))
+        with self._lock:
+            g = self._group(group)
+            inst = g["instances"].get(instance_id)
+            if inst is None:
+                raise KeyError("aws endpoint: no instance %r in group %r" % (instance_id, group))
+            self._expire_actions()
+            cur = inst["lifecycle_state"]
+            token = None
+            if instance_id in g["actions"]:
+                raise ValueError("aws endpoint: instance %s is in %s; complete its action first" % (instance_id, cur))
+            if to in ("scale-in", "scale-in-to-warm-pool"):
+                if cur not in ("InService", "Standby"):
+                    raise ValueError("aws endpoint: cannot scale in an instance in %s" % cur)
+                kind = "terminate" if to == "scale-in" else "warm-return"
+                ws = None if kind == "terminate" else warm_state
+                hook = self._hook_for(g, "autoscaling:EC2_INSTANCE_TERMINATING")
+                if hook is not None:
+                    token = self._start_action(g, instance_id, hook, kind, ws)
+                else:
+                    inst["lifecycle_state"] = "Terminated" if ws is None else ws
+                    self._notify_target(instance_id, self._target_of(kind, ws))
+            elif to == "Standby":
+                if cur != "InService":
+                    raise ValueError("aws endpoint: cannot enter Standby from %s" % cur)
+                inst["lifecycle_state"] = "Standby"
+                self._notify_target(instance_id, "Standby")
+            elif to == "InService":
+                if cur == "Standby":
+                    inst["lifecycle_state"] = "InService"
+                    self._notify_target(instance_id, "InService")
+                elif cur in WARM_STATES:
+                    hook = self._hook_for(g, "autoscaling:EC2_INSTANCE_LAUNCHING")
+                    if hook is not None:
+                        token = self._start_action(g, instance_id, hook, "launch")
+                    else:
+                        inst["lifecycle_state"] = "InService"
+                        self._notify_target(instance_id, "InService")
+                else:
+                    raise ValueError("aws endpoint: cannot return to InService from %s" % cur)
+            else:
+                if cur in ("Terminated", "Detached"):
+                    raise ValueError("aws endpoint: cannot detach an instance in %s" % cur)
+                inst["lifecycle_state"] = "Detached"
+                self._notify_target(instance_id, "Detached")
+            return {"state": inst["lifecycle_state"], "token": token}
+
+    def history(self, group, instance_id=None):
+        """Finished actions, oldest first: {instance_id, hook, kind, token, started,
+        finished, result, how ("completed" or "timeout"), heartbeats, heartbeat_times}."""
+        with self._lock:
+            self._expire_actions()
+            out = copy.deepcopy(self._group(group)["history"])
+        return [h for h in out if instance_id is None or h["instance_id"] == instance_id]
 
     def lifecycle_action(self, group, instance_id):
         """The pending action of the instance (a copy) or None (completed or timed out)."""
@@ -632,22 +775,31 @@ class AwsEndpoint:
                     return g["instances"][instance_id]["lifecycle_state"]
         return None
 
-    def _finish_action(self, g, instance_id, result):
+    def _finish_action(self, g, instance_id, result, how="completed", when=None):
         a = g["actions"].pop(instance_id)
-        launching = g["hooks"][a["hook"]]["transition"].endswith("LAUNCHING")
         inst = g["instances"][instance_id]
-        if launching and result == "CONTINUE":
-            inst["lifecycle_state"] = "InService"
-        else:
-            inst["lifecycle_state"] = "Terminating:Proceed" if not launching else "Terminating"
+        kind = a.get("kind", "launch")
+        after = _AFTER_ACTION[(kind, result)]
+        inst["lifecycle_state"] = a["warm_state"] if after is None else after
         inst["last_result"] = result
+        done = dict(a)
+        done.update(
+            instance_id=instance_id,
+            finished=self._clock() if when is None else when,
+            result=result,
+            how=how,
+        )
+        g["history"].append(done)
+        if kind in ("launch", "warm-launch") and result == "ABANDON":
+            self._notify_target(instance_id, "Terminated")
 
     def _expire_actions(self):
         now = self._clock()
         for g in self._state.groups.values():
             for iid, a in list(g["actions"].items()):
                 if now >= a["deadline"] or now >= a["global_deadline"]:
-                    self._finish_action(g, iid, g["hooks"][a["hook"]]["default_result"])
+                    when = min(a["deadline"], a["global_deadline"])
+                    self._finish_action(g, iid, g["hooks"][a["hook"]]["default_result"], "timeout", when)
 
     # -- CloudFormation state -----------------------------------------------
 
@@ -1010,8 +1162,10 @@ class AwsEndpoint:
     def _do_RecordLifecycleActionHeartbeat(self, params):
         g, _, a = self._find_action(params)
         h = g["hooks"][a["hook"]]
-        a["deadline"] = min(self._clock() + h["heartbeat_timeout"], a["global_deadline"])
+        now = self._clock()
+        a["deadline"] = min(now + h["heartbeat_timeout"], a["global_deadline"])
         a["heartbeats"] += 1
+        a["heartbeat_times"].append(now)
         return ""
 
     def _do_DescribeLifecycleHooks(self, params):

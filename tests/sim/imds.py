@@ -120,6 +120,7 @@ METADATA_DEFAULTS = {
     "user_data": None,
     "lifecycle_state": None,
     "spot_action": None,
+    "rebalance": None,
 }
 
 _STRING_FIELDS = (
@@ -258,6 +259,19 @@ def _check_spot(value):
     return {"action": value["action"], "time": time_s}
 
 
+def _check_rebalance(value):
+    """None (no recommendation: 404), True (noticed now) or {"noticeTime": RFC3339}."""
+    if value is None:
+        return None
+    if value is True:
+        return {"noticeTime": _utc(time.time())}
+    if isinstance(value, str):
+        value = {"noticeTime": value}
+    if not isinstance(value, dict) or not isinstance(value.get("noticeTime"), str):
+        raise ValueError("metadata rebalance: want null, true, an RFC 3339 time or {noticeTime}")
+    return {"noticeTime": value["noticeTime"]}
+
+
 def _check_credentials(value):
     if not isinstance(value, dict):
         raise ValueError("metadata credentials: want an object")
@@ -325,6 +339,8 @@ class Metadata:
                 raise ValueError("metadata lifecycle_state: want one of %s" % (LIFECYCLE_STATES,))
         elif name == "spot_action":
             value = _check_spot(value)
+        elif name == "rebalance":
+            value = _check_rebalance(value)
         elif name == "credentials":
             value = _check_credentials(value)
         elif name == "credentials_provider":
@@ -436,6 +452,8 @@ def build_tree(m):
         if m["spot_action"]["action"] == "terminate":
             spot["termination-time"] = m["spot_action"]["time"]
         md["spot"] = spot
+    if m["rebalance"] is not None:
+        md["events"] = {"recommendations": {"rebalance": json.dumps(m["rebalance"])}}
     if m["tags_enabled"]:
         md["tags"] = {"instance": dict(m["tags"])}
 

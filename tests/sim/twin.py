@@ -286,6 +286,7 @@ class WcsService(Service):
             "TWIN_ENABLE_COMMAND": self.commands["enable_command"],
             "TWIN_STATS_URL": self.stats.url if self.stats is not None else "",
             "TWIN_STATS_PORT": str(self.stats.port) if self.stats is not None else "",
+            "TWIN_REST_URL": "http://127.0.0.1:%d/rest-api" % self.stats.port if self.stats is not None else "",
         }
 
 

@@ -23,6 +23,9 @@ Importable:
                              prints the key back (so redaction is exercised), exits 1 for a
                              key starting with "INVALID" (else writes root/var/activation/licence
                              and exits 0); a file root/var/activation/sleep-ms delays it
+          bin/deactivation.sh records that it ran in root/var/activation/deactivation-*
+                             (count, argv, times), removes the licence record; exit 1
+                             when root/var/activation/fail exists
           bin/webcallserver  start|stop|restart|status -> wcs_service.py on root/var/service
           bin/setenv.sh      reads wcs-core.properties as the real one does (wcs.md §2)
         Returns a WcsTree (paths as attributes, helpers to read what was recorded).
@@ -242,6 +245,27 @@ INVALID*)
 esac
 printf '%s\\n' "$key" > "$REC/licence"
 echo "Licence activated"
+exit 0
+"""
+
+DEACTIVATION_SH = """#!/bin/sh
+# Fake WCS licence release (tests/sim/wcs.py; the real one is run by
+# uninstall.sh when conf/flashphoner.license exists, wcs.md section 9).  It
+# records that it ran (count, argv, the time) and removes the licence record
+# of bin/activation.sh; a file REC/fail makes it exit 1.
+REC={rec}
+mkdir -p "$REC"
+n=$(cat "$REC/deactivation-count" 2>/dev/null || echo 0)
+n=$((n + 1))
+echo "$n" > "$REC/deactivation-count"
+printf '%s\n' "$0" "$@" > "$REC/deactivation-argv"
+date +%s.%N >> "$REC/deactivation-times"
+if [ -f "$REC/fail" ]; then
+  echo "ERROR: licence server unreachable" >&2
+  exit 1
+fi
+rm -f "$REC/licence"
+echo "Licence deactivated"
 exit 0
 """
 
@@ -511,6 +535,20 @@ class WcsTree:
             "licence": read("licence"),
         }
 
+    def deactivation(self):
+        """What bin/deactivation.sh recorded: {"count", "argv", "times"}; None when it never ran."""
+        d = self.activation_dir
+        try:
+            with open(os.path.join(d, "deactivation-count")) as f:
+                count = int(f.read().strip() or "0")
+        except FileNotFoundError:
+            return None
+        with open(os.path.join(d, "deactivation-argv")) as f:
+            argv = f.read().splitlines()
+        with open(os.path.join(d, "deactivation-times")) as f:
+            times = [float(x) for x in f.read().split()]
+        return {"count": count, "argv": argv, "times": times}
+
     def service(self):
         """The ServiceState of root/var/service (bin/webcallserver uses it)."""
         return ServiceState(self.service_dir)
@@ -530,6 +568,7 @@ def _server_files(version, activation_rec, service_dir, ip, ip_local):
         ),
         "bin/setenv.sh": (SETENV_SH, 0o755),
         "bin/activation.sh": (ACTIVATION_SH.format(rec=shlex.quote(activation_rec)), 0o755),
+        "bin/deactivation.sh": (DEACTIVATION_SH.format(rec=shlex.quote(activation_rec)), 0o755),
         "bin/uninstall.sh": (UNINSTALL_SH, 0o755),
         "conf/flashphoner.properties": (
             FLASHPHONER_PROPERTIES.format(ip=ip, ip_local=ip_local),
@@ -745,6 +784,10 @@ DEFAULT_GROUPS = (
 )
 
 MODES = ("ready", "never", "flap")
+CONTROL_HEADER = "X-Twin-Control"
+REST_PREFIX = "/rest-api"
+CDN_STATES = ("NEW_STREAMS_ALLOWED", "GROUP_CONNECTIONS_ALLOWED")
+FALLING_FIELDS = ("connections", "connections_websocket")
 NOT_READY = ("503", "refuse", "empty", "hang")
 STYLES = ("text", "html")
 
@@ -779,10 +822,109 @@ class _StatsHandler(http.server.BaseHTTPRequestHandler):
             sys.stderr.write("wcs stats: %s\n" % (fmt % args))
 
     def do_GET(self):
+        if self._is_control():
+            self._control()
+            return
         self._serve(head=False)
 
     def do_HEAD(self):
         self._serve(head=True)
+
+    def do_POST(self):
+        if self._is_control():
+            self._control()
+        elif urllib.parse.urlsplit(self.path).path.startswith(REST_PREFIX):
+            self._rest()
+        else:
+            self._body()
+            self.server.owner._record(self.path, 404)
+            self._send(404, b"Not Found\n", "text/plain", False)
+
+    def _is_control(self):
+        return self.path.startswith("/_twin/") and self.headers.get(CONTROL_HEADER) == "1"
+
+    def _body(self):
+        """The request body (b"" without one); None when the length is missing
+        for a POST or bad (the reply is then sent)."""
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+            self._send(411, b"Length Required\n", "text/plain", False)
+            return None
+        length = self.headers.get("Content-Length")
+        if length is None or not length.isdigit() or int(length) > 1024 * 1024:
+            self.close_connection = True
+            self._send(411, b"Length Required\n", "text/plain", False)
+            return None
+        return self.rfile.read(int(length))
+
+    def _json(self, status, obj):
+        self._send(status, (json.dumps(obj) + "\n").encode(), "application/json", False)
+
+    def _rest(self):
+        """The REST methods the agent uses (wcs.md sections 6 and 7)."""
+        owner = self.server.owner
+        path = urllib.parse.urlsplit(self.path).path
+        body = self._body()
+        if body is None:
+            owner._record(self.path, 411)
+            return
+        ready, _ = owner._state_now()
+        if not ready or owner.rest_status != 200:
+            status = 503 if not ready else owner.rest_status
+            owner._record(self.path, status)
+            self._send(status, b"Service Unavailable\n", "text/plain", False)
+            return
+        if path == REST_PREFIX + "/cdn/enforce_node_state":
+            status, reply = owner._enforce(body, self.headers)
+        elif path == REST_PREFIX + "/cdn/show_node_state":
+            status, reply = 200, {"processingState": owner.cdn_state()}
+        else:
+            status, reply = 404, {"error": "no REST method %s" % path}
+        owner._record(self.path, status)
+        if reply is None:
+            self._send(status, b"", "application/json", False)
+        else:
+            self._json(status, reply)
+
+    def _control(self):
+        owner = self.server.owner
+        path = urllib.parse.urlsplit(self.path).path
+        arg = {}
+        if self.command == "POST":
+            body = self._body()
+            if body is None:
+                return
+            try:
+                arg = json.loads(body.decode()) if body.strip() else {}
+            except ValueError as e:
+                self._json(400, {"error": "body is not JSON: %s" % e})
+                return
+            if not isinstance(arg, dict):
+                self._json(400, {"error": "want a JSON object"})
+                return
+        try:
+            if self.command == "GET" and path == "/_twin/fields":
+                self._json(200, {"fields": owner.fields()})
+            elif self.command == "POST" and path == "/_twin/fields":
+                for k, v in arg.items():
+                    owner.set_field(k, v)
+                self._json(200, {"fields": owner.fields()})
+            elif self.command == "POST" and path == "/_twin/fall":
+                owner.fall(
+                    float(arg.get("seconds", 0)),
+                    to=int(arg.get("to", 0)),
+                    names=tuple(arg.get("fields", FALLING_FIELDS)),
+                )
+                self._json(200, {"fields": owner.fields()})
+            elif self.command == "GET" and path == "/_twin/cdn":
+                self._json(200, {"state": owner.cdn_state(), "forced": owner.cdn_forced(), "history": owner.cdn_history()})
+            elif self.command == "POST" and path == "/_twin/configure":
+                owner.configure(**arg)
+                self._json(200, {"ok": True})
+            else:
+                self._json(404, {"error": "no control endpoint %s %s" % (self.command, path)})
+        except (ValueError, TypeError) as e:
+            self._json(400, {"error": str(e)})
 
     def _send(self, status, body, ctype, head):
         self.send_response(status)
@@ -837,6 +979,18 @@ class StatsServer:
     Fields: DEFAULT_GROUPS, changed with set_field()/remove_field(), or by
     fields_file (a JSON object name -> value, null removes; re-read when it
     changes).  style "html" wraps the lines in an HTML page with <br> ends.
+    Counters can fall over time: ramp(name, start, end, seconds), fall(seconds).
+
+    The WCS REST API on the same port (wcs.md sections 6 and 7), while ready:
+      POST /rest-api/cdn/enforce_node_state  {"state": S} forces S; an empty
+           body (Content-Length: 0) clears it; no Content-Length: 411; every
+           call recorded (cdn_history()); configure(rest_status=N) answers N
+      POST /rest-api/cdn/show_node_state     {"processingState": ...}
+    Test control (header "X-Twin-Control: 1"):
+      GET  /_twin/fields   POST /_twin/fields {name: value|null}
+      POST /_twin/fall     {"seconds", "to"?, "fields"?}   counters fall over time
+      GET  /_twin/cdn      {"state", "forced", "history"}
+      POST /_twin/configure {delay_ms, mode, not_ready, rest_status, ...}
     """
 
     def __init__(
@@ -877,6 +1031,10 @@ class StatsServer:
         self._lock = threading.RLock()
         self._groups = [(g, dict(items)) for g, items in DEFAULT_GROUPS]
         self._extra = {}
+        self._ramps = {}
+        self._cdn_forced = None
+        self._cdn_history = []
+        self.rest_status = 200
         for k, v in (fields or {}).items():
             self.set_field(k, v)
         self._clock = None
@@ -952,7 +1110,7 @@ class StatsServer:
         """Changes delay_ms, mode, not_ready, flap_ms, hang_ms or style."""
         with self._lock:
             for k, v in kw.items():
-                if k not in ("delay_ms", "mode", "not_ready", "flap_ms", "hang_ms", "style"):
+                if k not in ("delay_ms", "mode", "not_ready", "flap_ms", "hang_ms", "style", "rest_status"):
                     raise ValueError("unknown setting %r" % k)
                 if k == "mode" and v not in MODES or k == "not_ready" and v not in NOT_READY:
                     raise ValueError("bad %s %r" % (k, v))
@@ -973,20 +1131,98 @@ class StatsServer:
         if "\n" in value or "\r" in value:
             raise ValueError("bad field value %r" % value)
         with self._lock:
+            self._ramps.pop(name, None)
             for _, items in self._groups:
                 if name in items:
                     items[name] = value
                     return
             self._extra[name] = value
 
+    def ramp(self, name, start, end, seconds):
+        """The field goes from start to end in a straight line over seconds
+        (integers on the page; end from then on).  set_field() stops it."""
+        if seconds < 0:
+            raise ValueError("ramp seconds must be >= 0")
+        self.set_field(name, start)
+        with self._lock:
+            self._ramps[name] = (time.monotonic(), int(start), int(end), float(seconds))
+
+    def fall(self, seconds, *, to=0, names=FALLING_FIELDS):
+        """The named counters fall from their current values to `to` over seconds."""
+        now = self.fields()
+        for n in names:
+            self.ramp(n, int(now.get(n, "0")), to, seconds)
+
+    def _apply_ramps(self):
+        with self._lock:
+            now = time.monotonic()
+            for name, (t0, a, b, dur) in list(self._ramps.items()):
+                f = 1.0 if dur <= 0 else min(1.0, (now - t0) / dur)
+                v = str(int(round(a + (b - a) * f)))
+                for _, items in self._groups:
+                    if name in items:
+                        items[name] = v
+                        break
+                else:
+                    self._extra[name] = v
+                if f >= 1.0:
+                    del self._ramps[name]
+
+    # -- CDN state (REST /cdn/enforce_node_state) ------------------------------
+
+    def _enforce(self, body, headers):
+        """(status, reply) for POST /rest-api/cdn/enforce_node_state; records it.
+        A body {"state": S} forces S; an empty body clears the forced state."""
+        rec = {
+            "time": time.time(),
+            "body": body.decode("utf-8", "replace"),
+            "content_length": headers.get("Content-Length"),
+            "content_type": headers.get("Content-Type"),
+        }
+        if body.strip():
+            try:
+                doc = json.loads(body.decode())
+            except ValueError:
+                doc = None
+            state = doc.get("state") if isinstance(doc, dict) else None
+            if state not in CDN_STATES:
+                rec["status"] = 400
+                with self._lock:
+                    self._cdn_history.append(rec)
+                return 400, {"error": "want {\"state\": one of %s}" % ", ".join(CDN_STATES)}
+        else:
+            state = None
+        rec["status"] = 200
+        rec["state"] = state
+        with self._lock:
+            self._cdn_forced = state
+            self._cdn_history.append(rec)
+        return 200, None
+
+    def cdn_forced(self):
+        """The forced CDN state, or None."""
+        with self._lock:
+            return self._cdn_forced
+
+    def cdn_state(self):
+        """This node's processing state as WCS would report it (a forced state wins)."""
+        return self.cdn_forced() or "NEW_STREAMS_ALLOWED"
+
+    def cdn_history(self):
+        """Every enforce_node_state call: {time, body, content_length, content_type, status, state}."""
+        with self._lock:
+            return [dict(r) for r in self._cdn_history]
+
     def remove_field(self, name):
         with self._lock:
+            self._ramps.pop(name, None)
             for _, items in self._groups:
                 items.pop(name, None)
             self._extra.pop(name, None)
 
     def fields(self):
         """name -> value of every field on the page."""
+        self._apply_ramps()
         with self._lock:
             out = {}
             for _, items in self._groups:
@@ -1010,6 +1246,7 @@ class StatsServer:
 
     def render(self, json_format=False):
         """(body bytes, content type) of the page as it is now."""
+        self._apply_ramps()
         with self._lock:
             groups = [(g, dict(items)) for g, items in self._groups]
             if self._extra:
