@@ -9,6 +9,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/secmem.h"
 #include "core/str.h"
 
 /* A formatted message longer than this is cut (after redaction) and marked. */
@@ -22,10 +23,11 @@ static int log_fd = 2;
 static int log_journal;
 static const char *log_step;
 
-/* The registered secret values, longest first. */
+/* The registered secret values, longest first; each copy lives in secmem pages. */
 struct secret {
     char *v;
     size_t n;
+    size_t cap; /* bytes of v's secmem block */
 };
 
 static struct secret *secrets;
@@ -86,7 +88,7 @@ enum agent_rc
 log_redact_add(const void *value, size_t len)
 {
     struct secret *ns;
-    size_t i, pos;
+    size_t i, pos, cap;
     char *copy;
 
     if (value == NULL || len < 1)
@@ -95,15 +97,14 @@ log_redact_add(const void *value, size_t len)
         if (secrets[i].n == len && memcmp(secrets[i].v, value, len) == 0)
             return AGENT_OK;
     }
-    copy = malloc(len + 1);
+    copy = secmem_alloc(len + 1, &cap);
     if (copy == NULL)
         return AGENT_ERR_NOMEM;
     memcpy(copy, value, len);
     copy[len] = '\0';
     ns = realloc(secrets, (nsecrets + 1) * sizeof(*secrets));
     if (ns == NULL) {
-        str_wipe(copy, len);
-        free(copy);
+        secmem_free(copy, cap);
         return AGENT_ERR_NOMEM;
     }
     secrets = ns;
@@ -113,6 +114,7 @@ log_redact_add(const void *value, size_t len)
     memmove(secrets + pos + 1, secrets + pos, (nsecrets - pos) * sizeof(*secrets));
     secrets[pos].v = copy;
     secrets[pos].n = len;
+    secrets[pos].cap = cap;
     nsecrets++;
     return AGENT_OK;
 }
@@ -122,10 +124,8 @@ log_redact_clear(void)
 {
     size_t i;
 
-    for (i = 0; i < nsecrets; i++) {
-        str_wipe(secrets[i].v, secrets[i].n);
-        free(secrets[i].v);
-    }
+    for (i = 0; i < nsecrets; i++)
+        secmem_free(secrets[i].v, secrets[i].cap);
     free(secrets);
     secrets = NULL;
     nsecrets = 0;
