@@ -84,14 +84,14 @@ log_enabled(enum log_level lvl)
     }
 }
 
-enum agent_rc
-log_redact_add(const void *value, size_t len)
+static enum agent_rc
+redact_add_one(const char *value, size_t len)
 {
     struct secret *ns;
     size_t i, pos, cap;
     char *copy;
 
-    if (value == NULL || len < 1)
+    if (len < 1)
         return AGENT_OK;
     for (i = 0; i < nsecrets; i++) {
         if (secrets[i].n == len && memcmp(secrets[i].v, value, len) == 0)
@@ -117,6 +117,60 @@ log_redact_add(const void *value, size_t len)
     secrets[pos].cap = cap;
     nsecrets++;
     return AGENT_OK;
+}
+
+static int
+is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Narrows [*p, *p + *n) to its part without leading and trailing blanks. */
+static void
+trim(const char **p, size_t *n)
+{
+    while (*n > 0 && is_blank(**p)) {
+        (*p)++;
+        (*n)--;
+    }
+    while (*n > 0 && is_blank((*p)[*n - 1]))
+        (*n)--;
+}
+
+/*
+ * The value as given, its trimmed form (a file's trailing newline), and each
+ * trimmed line of LOG_REDACT_LINE_MIN bytes or more, since a child's output
+ * is logged line by line.
+ */
+enum agent_rc
+log_redact_add(const void *value, size_t len)
+{
+    const char *v = value, *t = value, *line, *nl;
+    size_t tn = len, left, n;
+    enum agent_rc rc;
+
+    if (value == NULL)
+        return AGENT_OK;
+    rc = redact_add_one(v, len);
+    if (rc == AGENT_OK) {
+        trim(&t, &tn);
+        if (tn != len)
+            rc = redact_add_one(t, tn);
+    }
+    if (rc != AGENT_OK || memchr(t, '\n', tn) == NULL)
+        return rc;
+    for (line = t, left = tn; rc == AGENT_OK && left > 0;) {
+        const char *lp = line;
+
+        nl = memchr(line, '\n', left);
+        n = nl != NULL ? (size_t)(nl - line) : left;
+        line = nl != NULL ? nl + 1 : line + n;
+        left -= nl != NULL ? n + 1 : n;
+        trim(&lp, &n);
+        if (n >= LOG_REDACT_LINE_MIN)
+            rc = redact_add_one(lp, n);
+    }
+    return rc;
 }
 
 void

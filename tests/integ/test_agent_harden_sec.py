@@ -59,5 +59,29 @@ class CoreDumpTest(unittest.TestCase):
         self.assertEqual(line[0].split()[4], "0", line[0])
 
 
+class RedactionVariantsTest(tl.TwinTestCase):
+    """Issue 9 item 3: the activation script echoes a file: licence without
+    the file's trailing newline; that line is still redacted."""
+
+    fake_wcs = True
+    need_agent = True
+
+    def test_file_licence_with_trailing_newline(self):
+        value = "LIC-FILE-SECRET-" + os.urandom(6).hex()
+        path = os.path.join(self.tmp, "licence.txt")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, (value + "\n").encode("ascii"))
+        os.close(fd)
+        self.write_config("[licence]\nkey = file:%s\n" % path)
+        r = self.run_agent("run", "--only", "discover,secrets,licence", global_args=("-v",))
+        self.assertEqual(r.rc, 0, r.stderr)
+        # The fake activation script did see the key and echoed it back.
+        self.assertEqual(self.wcs.activation()["licence"].strip(), value.encode("ascii"))
+        self.assertIn("Activating licence ***", r.stderr)
+        self.assertNotIn(value, r.stderr + r.stdout)
+        with open(os.path.join(self.state_dir, "state.json"), encoding="utf-8") as f:
+            self.assertNotIn(value, f.read())
+
+
 if __name__ == "__main__":
     unittest.main()
