@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "core/log.h"
 #include "core/rc.h"
+#include "core/secmem.h"
 #include "core/str.h"
 #include "net/http.h"
 #include "node/state.h"
@@ -252,6 +253,9 @@ main(int argc, char **argv)
     const char *cmd, *env_config;
     int c, verbosity = 0, status;
 
+    /* Before anything can load a secret: no core dump may hold one. */
+    if (secmem_harden_process() != AGENT_OK)
+        perror("wcs-agent: cannot keep secrets out of core dumps");
     memset(&env, 0, sizeof(env));
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+c:vqh", opts, NULL)) != -1) {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/secmem.h"
 #include "core/str.h"
 
 /* The first allocation; later ones double, clipped to max + 1. */
@@ -29,7 +30,9 @@ buf_init_secret(struct buf *b, size_t max)
 /*
  * Makes room for extra more bytes plus the NUL.  A secret buffer never uses
  * realloc(): the old block would be freed without being wiped, so the bytes
- * are moved by hand and the old block wiped before free().
+ * are moved by hand and the old block wiped before it is released.  Its
+ * memory comes from secmem (whole pages kept out of core dumps), so its cap
+ * is the page-rounded size.
  */
 static enum agent_rc
 buf_reserve(struct buf *b, size_t extra)
@@ -58,13 +61,12 @@ buf_reserve(struct buf *b, size_t extra)
         ncap = need;
 
     if (b->secret) {
-        p = malloc(ncap);
+        p = secmem_alloc(ncap, &ncap);
         if (p == NULL)
             return AGENT_ERR_NOMEM;
         if (b->data != NULL) {
             memcpy(p, b->data, b->len + 1);
-            str_wipe(b->data, b->cap);
-            free(b->data);
+            secmem_free(b->data, b->cap);
         } else {
             p[0] = '\0';
         }
@@ -173,8 +175,9 @@ buf_cleanup(struct buf *b)
 {
     if (b->data != NULL) {
         if (b->secret)
-            str_wipe(b->data, b->cap);
-        free(b->data);
+            secmem_free(b->data, b->cap);
+        else
+            free(b->data);
     }
     b->data = NULL;
     b->len = 0;

@@ -3,7 +3,8 @@
  *
  * The data is always NUL-terminated (the NUL is not counted in len and does
  * not count against max), so text can be used as a C string.  A buffer
- * marked secret is wiped whenever its memory is released or moved.
+ * marked secret is wiped whenever its memory is released or moved, and its
+ * memory is kept out of core dumps (core/secmem).
  */
 #ifndef AGENT_CORE_BUF_H
 #define AGENT_CORE_BUF_H

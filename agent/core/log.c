@@ -9,6 +9,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/secmem.h"
 #include "core/str.h"
 
 /* A formatted message longer than this is cut (after redaction) and marked. */
@@ -22,10 +23,11 @@ static int log_fd = 2;
 static int log_journal;
 static const char *log_step;
 
-/* The registered secret values, longest first. */
+/* The registered secret values, longest first; each copy lives in secmem pages. */
 struct secret {
     char *v;
     size_t n;
+    size_t cap; /* bytes of v's secmem block */
 };
 
 static struct secret *secrets;
@@ -82,28 +84,27 @@ log_enabled(enum log_level lvl)
     }
 }
 
-enum agent_rc
-log_redact_add(const void *value, size_t len)
+static enum agent_rc
+redact_add_one(const char *value, size_t len)
 {
     struct secret *ns;
-    size_t i, pos;
+    size_t i, pos, cap;
     char *copy;
 
-    if (value == NULL || len < 1)
+    if (len < 1)
         return AGENT_OK;
     for (i = 0; i < nsecrets; i++) {
         if (secrets[i].n == len && memcmp(secrets[i].v, value, len) == 0)
             return AGENT_OK;
     }
-    copy = malloc(len + 1);
+    copy = secmem_alloc(len + 1, &cap);
     if (copy == NULL)
         return AGENT_ERR_NOMEM;
     memcpy(copy, value, len);
     copy[len] = '\0';
     ns = realloc(secrets, (nsecrets + 1) * sizeof(*secrets));
     if (ns == NULL) {
-        str_wipe(copy, len);
-        free(copy);
+        secmem_free(copy, cap);
         return AGENT_ERR_NOMEM;
     }
     secrets = ns;
@@ -113,8 +114,63 @@ log_redact_add(const void *value, size_t len)
     memmove(secrets + pos + 1, secrets + pos, (nsecrets - pos) * sizeof(*secrets));
     secrets[pos].v = copy;
     secrets[pos].n = len;
+    secrets[pos].cap = cap;
     nsecrets++;
     return AGENT_OK;
+}
+
+static int
+is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Narrows [*p, *p + *n) to its part without leading and trailing blanks. */
+static void
+trim(const char **p, size_t *n)
+{
+    while (*n > 0 && is_blank(**p)) {
+        (*p)++;
+        (*n)--;
+    }
+    while (*n > 0 && is_blank((*p)[*n - 1]))
+        (*n)--;
+}
+
+/*
+ * The value as given, its trimmed form (a file's trailing newline), and each
+ * trimmed line of LOG_REDACT_LINE_MIN bytes or more, since a child's output
+ * is logged line by line.
+ */
+enum agent_rc
+log_redact_add(const void *value, size_t len)
+{
+    const char *v = value, *t = value, *line, *nl;
+    size_t tn = len, left, n;
+    enum agent_rc rc;
+
+    if (value == NULL)
+        return AGENT_OK;
+    rc = redact_add_one(v, len);
+    if (rc == AGENT_OK) {
+        trim(&t, &tn);
+        if (tn != len)
+            rc = redact_add_one(t, tn);
+    }
+    if (rc != AGENT_OK || memchr(t, '\n', tn) == NULL)
+        return rc;
+    for (line = t, left = tn; rc == AGENT_OK && left > 0;) {
+        const char *lp = line;
+
+        nl = memchr(line, '\n', left);
+        n = nl != NULL ? (size_t)(nl - line) : left;
+        line = nl != NULL ? nl + 1 : line + n;
+        left -= nl != NULL ? n + 1 : n;
+        trim(&lp, &n);
+        if (n >= LOG_REDACT_LINE_MIN)
+            rc = redact_add_one(lp, n);
+    }
+    return rc;
 }
 
 void
@@ -122,10 +178,8 @@ log_redact_clear(void)
 {
     size_t i;
 
-    for (i = 0; i < nsecrets; i++) {
-        str_wipe(secrets[i].v, secrets[i].n);
-        free(secrets[i].v);
-    }
+    for (i = 0; i < nsecrets; i++)
+        secmem_free(secrets[i].v, secrets[i].cap);
     free(secrets);
     secrets = NULL;
     nsecrets = 0;

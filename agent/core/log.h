@@ -60,9 +60,16 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 void log_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The shortest line of a multi-line secret that is redacted on its own. */
+#define LOG_REDACT_LINE_MIN 8
+
 /*
  * Registers a secret value (copied; wiped when removed) so that it never
- * appears in a log line or anything passed through log_redact().  Values of
+ * appears in a log line or anything passed through log_redact().  Its
+ * variants are registered too: the value without leading and trailing
+ * blanks (space, tab, CR, LF: a file's trailing newline), and, for a
+ * multi-line value, every line of at least LOG_REDACT_LINE_MIN bytes
+ * (trimmed), because a child's output is logged line by line.  Values of
  * fewer than 1 byte are ignored.  Returns AGENT_ERR_NOMEM on failure.
  */
 enum agent_rc log_redact_add(const void *value, size_t len);

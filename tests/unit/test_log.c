@@ -279,6 +279,44 @@ test_redact_overlap(void **state)
     free(r);
 }
 
+/* Issue 9 item 3: a secret's trimmed form and the lines of a multi-line one. */
+static void
+test_redact_variants(void **state)
+{
+    static const char pem[] = "-----BEGIN PRIVATE KEY-----\r\n"
+                              "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC\r\n"
+                              "  c2hvcnQ=\r\n"
+                              "ab==\r\n"
+                              "-----END PRIVATE KEY-----\r\n";
+    char *r;
+
+    (void)state;
+    /* A file: licence with a trailing newline, echoed back by a child without it. */
+    assert_int_equal(log_redact_add("LIC-FILE-SECRET-777\n", 20), AGENT_OK);
+    log_info("licence: Activating licence LIC-FILE-SECRET-777");
+    assert_string_equal(captured(), "wcs-agent: licence: Activating licence ***\n");
+    log_redact_clear();
+
+    /* Blanks on both ends. */
+    assert_int_equal(log_redact_add(" \tpa55word \r\n", 14), AGENT_OK);
+    r = log_redact("[pa55word]");
+    assert_string_equal(r, "[***]");
+    free(r);
+    log_redact_clear();
+
+    /* Each line (trimmed) of LOG_REDACT_LINE_MIN bytes or more, logged alone. */
+    assert_int_equal(log_redact_add(pem, strlen(pem)), AGENT_OK);
+    log_info("key: MIIEvQIBADANBgkqhkiG9w0BAQEFAASC");
+    assert_string_equal(captured(), "wcs-agent: key: ***\n");
+    r = log_redact("x c2hvcnQ= y -----END PRIVATE KEY----- z");
+    assert_string_equal(r, "x *** y *** z");
+    free(r);
+    /* A line shorter than the minimum is not redacted on its own (it would garble text). */
+    r = log_redact("ab== stays");
+    assert_string_equal(r, "ab== stays");
+    free(r);
+}
+
 static void
 test_redact_before_escape(void **state)
 {
@@ -332,6 +370,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_json_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redact_overlap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redact_variants, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redact_before_escape, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_message, setup, teardown),
     };

@@ -1,0 +1,87 @@
+"""Security hardening of issue 9 (the harden-sec items), end to end on the
+real binary: what a core dump, a planted symlink, a hostile tag and a
+variant of a secret can and cannot get out of the agent."""
+
+import os
+import resource
+import socket
+import subprocess
+import tempfile
+import unittest
+
+import twin_testlib as tl
+
+tl.require_agent()
+
+
+class CoreDumpTest(unittest.TestCase):
+    """Issue 9 item 4: the core limit is 0 from the start, before any secret."""
+
+    def test_core_limit_zero_while_running(self):
+        # An IMDS that accepts and never answers holds the agent in its first request.
+        srv = socket.socket()
+        self.addCleanup(srv.close)
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(4)
+        url = "http://127.0.0.1:%d" % srv.getsockname()[1]
+        with tempfile.TemporaryDirectory(prefix="wcs-agent-integ-") as tmp:
+            cfg = os.path.join(tmp, "agent.ini")
+            fd = os.open(cfg, os.O_WRONLY | os.O_CREAT, 0o600)
+            os.write(fd, b"[imds]\ntimeout_ms = 5000\nattempts = 1\n")
+            os.close(fd)
+            argv, env = tl.agent_command(["metadata"], config_path=cfg, state_dir=tmp, imds_url=url)
+            _, hard = resource.getrlimit(resource.RLIMIT_CORE)
+            if hard == 0:
+                self.skipTest("the hard core limit is already 0 here")
+            soft = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+
+            def allow_cores():
+                resource.setrlimit(resource.RLIMIT_CORE, (soft, hard))
+
+            p = subprocess.Popen(
+                argv,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                preexec_fn=allow_cores,
+            )
+            try:
+                conn, _ = srv.accept()
+                self.addCleanup(conn.close)
+                with open("/proc/%d/limits" % p.pid) as f:
+                    limits = f.read()
+            finally:
+                p.kill()
+                p.communicate()
+        line = [ln for ln in limits.splitlines() if ln.startswith("Max core file size")]
+        self.assertEqual(len(line), 1, limits)
+        self.assertEqual(line[0].split()[4], "0", line[0])
+
+
+class RedactionVariantsTest(tl.TwinTestCase):
+    """Issue 9 item 3: the activation script echoes a file: licence without
+    the file's trailing newline; that line is still redacted."""
+
+    fake_wcs = True
+    need_agent = True
+
+    def test_file_licence_with_trailing_newline(self):
+        value = "LIC-FILE-SECRET-" + os.urandom(6).hex()
+        path = os.path.join(self.tmp, "licence.txt")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, (value + "\n").encode("ascii"))
+        os.close(fd)
+        self.write_config("[licence]\nkey = file:%s\n" % path)
+        r = self.run_agent("run", "--only", "discover,secrets,licence", global_args=("-v",))
+        self.assertEqual(r.rc, 0, r.stderr)
+        # The fake activation script did see the key and echoed it back.
+        self.assertEqual(self.wcs.activation()["licence"].strip(), value.encode("ascii"))
+        self.assertIn("Activating licence ***", r.stderr)
+        self.assertNotIn(value, r.stderr + r.stdout)
+        with open(os.path.join(self.state_dir, "state.json"), encoding="utf-8") as f:
+            self.assertNotIn(value, f.read())
+
+
+if __name__ == "__main__":
+    unittest.main()
