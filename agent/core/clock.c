@@ -5,6 +5,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/interrupt.h"
+
+/* The longest nap of clock_sleep_ms() between looks at the interrupt flag. */
+#define SLEEP_SLICE_MS 100
+
 /* The fake wall time of the tests; 0 when the real clock is used. */
 static time_t fake_now;
 
@@ -45,14 +50,20 @@ clock_set_fake(time_t t)
 void
 clock_sleep_ms(int64_t ms)
 {
-    struct timespec req, rem;
+    struct timespec req;
+    int64_t end = clock_mono_ms() + ms, left;
 
-    if (ms <= 0)
-        return;
-    req.tv_sec = (time_t)(ms / 1000);
-    req.tv_nsec = (long)(ms % 1000) * 1000000L;
-    while (nanosleep(&req, &rem) == -1 && errno == EINTR)
-        req = rem;
+    /* In slices, so a signal taken by another thread (libcurl's resolver) is seen too. */
+    while (!interrupt_pending()) {
+        left = end - clock_mono_ms();
+        if (left <= 0)
+            return;
+        if (left > SLEEP_SLICE_MS)
+            left = SLEEP_SLICE_MS;
+        req.tv_sec = (time_t)(left / 1000);
+        req.tv_nsec = (long)(left % 1000) * 1000000L;
+        nanosleep(&req, NULL); /* EINTR: the loop looks at the clock and the flag again */
+    }
 }
 
 void

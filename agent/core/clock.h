@@ -22,7 +22,10 @@ int64_t clock_now_ms(void);
 /* Sets a fake wall time for tests; 0 restores the real clock. */
 void clock_set_fake(time_t t);
 
-/* Sleeps ms milliseconds (restarting on EINTR). */
+/*
+ * Sleeps ms milliseconds; returns early when SIGTERM or SIGINT arrived
+ * (interrupt_pending(): the caller checks it).
+ */
 void clock_sleep_ms(int64_t ms);
 
 /* "2026-11-27T00:18:31Z" into out[32]. */

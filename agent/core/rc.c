@@ -19,6 +19,7 @@ static const char *const names[AGENT_RC__MAX] = {
     [AGENT_ERR_CHILD] = "child process failed",
     [AGENT_ERR_USAGE] = "usage error",
     [AGENT_ERR_UNREADY] = "not ready",
+    [AGENT_ERR_INTR] = "interrupted",
 };
 
 const char *
@@ -52,7 +53,7 @@ agent_rc_exit_status(enum agent_rc rc)
         return 64;
     if (rc == AGENT_ERR_CONFIG)
         return 78;
-    if (agent_rc_retryable(rc))
+    if (agent_rc_retryable(rc) || rc == AGENT_ERR_INTR)
         return 75;
     return 1;
 }

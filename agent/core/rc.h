@@ -27,6 +27,7 @@ enum agent_rc {
     AGENT_ERR_CHILD,    /* a child process failed */
     AGENT_ERR_USAGE,    /* command-line usage error */
     AGENT_ERR_UNREADY,  /* WCS did not become ready in time (a definite failure) */
+    AGENT_ERR_INTR,     /* stopped by SIGTERM or SIGINT (exit 75, never retried) */
     AGENT_RC__MAX
 };
 
@@ -38,7 +39,8 @@ int agent_rc_retryable(enum agent_rc rc);
 
 /*
  * The process exit status for a command that ended with rc (design.md §2):
- * 0 ok, 64 usage, 75 temporary, 78 configuration, 1 any other failure.
+ * 0 ok, 64 usage, 75 temporary or interrupted, 78 configuration, 1 any
+ * other failure.
  */
 int agent_rc_exit_status(enum agent_rc rc);
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/interrupt.h"
 #include "core/log.h"
 #include "core/str.h"
 
@@ -277,7 +278,7 @@ spawn_run(const struct spawn_opts *o, struct spawn_result *r)
     int in[2] = {-1, -1}, out[2] = {-1, -1};
     size_t off = 0;
     pid_t pid = -1, w;
-    int status, reaped = 0, termed = 0, nfds, slice, saved;
+    int status, reaped = 0, termed = 0, interrupted = 0, nfds, slice, saved;
     int64_t left;
     enum agent_rc rc;
 
@@ -317,9 +318,12 @@ spawn_run(const struct spawn_opts *o, struct spawn_result *r)
         close_fd(&in[1]);
 
     while (!reaped) {
-        /* Past the timeout: TERM once, then KILL after the grace period. */
-        if (!termed && deadline_expired(&dl)) {
-            r->timed_out = 1;
+        /* Past the timeout or on SIGTERM/SIGINT: TERM once, then KILL after the grace period. */
+        if (!termed && (deadline_expired(&dl) || interrupt_pending() != 0)) {
+            if (interrupt_pending() != 0)
+                interrupted = 1;
+            else
+                r->timed_out = 1;
             termed = 1;
             kill_child(pid, SIGTERM);
             deadline_in(&kill_dl, SPAWN_KILL_GRACE_MS);
@@ -377,7 +381,10 @@ spawn_run(const struct spawn_opts *o, struct spawn_result *r)
         }
     }
     pid = -1;
-    if (r->timed_out) {
+    if (interrupted) {
+        log_errx("spawn: %s: stopped (%s)", o->argv[0], interrupt_name(interrupt_pending()));
+        rc = AGENT_ERR_INTR;
+    } else if (r->timed_out) {
         log_errx("spawn: %s: killed after %lld ms", o->argv[0], (long long)o->timeout_ms);
         rc = AGENT_ERR_TIMEOUT;
     } else {

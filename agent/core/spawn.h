@@ -36,8 +36,9 @@ struct spawn_result {
 /*
  * Runs the child to completion.  AGENT_OK when it ran (whatever its exit
  * status: look at r); AGENT_ERR_IO when it could not be started (logged),
- * AGENT_ERR_TIMEOUT when it was killed for the timeout (r filled).  r must be
- * released with spawn_result_cleanup() in every case.
+ * AGENT_ERR_TIMEOUT when it was killed for the timeout, AGENT_ERR_INTR when
+ * it was stopped because SIGTERM or SIGINT arrived (interrupt.h; r filled).
+ * r must be released with spawn_result_cleanup() in every case.
  */
 enum agent_rc spawn_run(const struct spawn_opts *o, struct spawn_result *r);
 

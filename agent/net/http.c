@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 
 #include "core/clock.h"
+#include "core/interrupt.h"
 #include "core/log.h"
 #include "core/str.h"
 
@@ -24,7 +25,8 @@ enum stop_cause {
     STOP_TOOBIG, /* body or header block over its cap */
     STOP_SINK,   /* the sink returned non-zero */
     STOP_NOMEM,
-    STOP_POLICY /* the prereq check refused the connected address */
+    STOP_POLICY, /* the prereq check refused the connected address */
+    STOP_INTR    /* SIGTERM or SIGINT arrived (core/interrupt) */
 };
 
 /* State shared with the libcurl callbacks for one transfer. */
@@ -444,6 +446,22 @@ is_tls_error(CURLcode c)
     }
 }
 
+/* Stops the transfer when SIGTERM or SIGINT arrived. */
+static int
+on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    struct xfer *x = userp;
+
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    if (interrupt_pending() == 0)
+        return 0;
+    x->cause = STOP_INTR;
+    return 1;
+}
+
 /* Maps a libcurl failure to resp->fail / resp->error and an agent code. */
 static enum agent_rc
 map_failure(struct xfer *x, CURLcode c, const char *errbuf)
@@ -469,6 +487,9 @@ map_failure(struct xfer *x, CURLcode c, const char *errbuf)
         case STOP_POLICY:
             set_error(resp, HTTP_FAIL_POLICY, "connected address not allowed for plain http");
             return AGENT_ERR_INVAL;
+        case STOP_INTR:
+            set_error(resp, HTTP_FAIL_ABORTED, "interrupted by a signal");
+            return AGENT_ERR_INTR;
         case STOP_NONE:
             break;
         }
@@ -646,6 +667,9 @@ perform_curl(const struct http_request *req, struct http_response *resp, CURLU *
     SETOPT(h, CURLOPT_PREREQFUNCTION, on_prereq);
     SETOPT(h, CURLOPT_PREREQDATA, &x);
     SETOPT(h, CURLOPT_ERRORBUFFER, errbuf);
+    SETOPT(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    SETOPT(h, CURLOPT_XFERINFODATA, &x);
+    SETOPT(h, CURLOPT_NOPROGRESS, 0L);
     /* Refuse early when Content-Length already says too much. */
     if (req->sink == NULL)
         SETOPT(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x.cap);
@@ -701,6 +725,10 @@ http_perform(const struct http_request *req, struct http_response *resp)
     int ulen;
 
     http_response_reset(resp);
+    if (interrupt_pending() != 0) {
+        set_error(resp, HTTP_FAIL_ABORTED, "interrupted by a signal");
+        return AGENT_ERR_INTR;
+    }
     rc = check_request(req, resp, &uh, &allow_plain);
     if (rc != AGENT_OK) {
         if (req->url != NULL)

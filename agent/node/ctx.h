@@ -44,7 +44,7 @@ struct run_ctx {
     unsigned changed; /* bitmask of steps that changed something */
     /* discover's first half runs before the state is written; its outcome is kept here. */
     enum agent_rc disc_rc;
-    char disc_error[128];
+    char disc_error[256];
     char disc_started[32];
     int64_t disc_t0;
     int64_t disc_ms;

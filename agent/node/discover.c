@@ -21,6 +21,13 @@ enum agent_rc
 discover_load_config(const struct run_env *env, const struct discovery *d,
                      struct agent_config **out)
 {
+    return discover_load_config_why(env, d, out, NULL, 0);
+}
+
+enum agent_rc
+discover_load_config_why(const struct run_env *env, const struct discovery *d,
+                         struct agent_config **out, char *why, size_t cap)
+{
     struct config_input in = env->in;
     struct config_diag diag = {0};
     enum agent_rc rc;
@@ -42,9 +49,11 @@ discover_load_config(const struct run_env *env, const struct discovery *d,
                       "(ssm:, secretsmanager:, s3://, file:, env:)",
                       lit->items[i]);
     }
-    if (rc == AGENT_ERR_CONFIG)
+    if (rc == AGENT_ERR_CONFIG) {
         print_diag(&diag);
-    else if (rc != AGENT_OK)
+        if (why != NULL && cap > 0 && diag.n > 0)
+            snprintf(why, cap, "%s", diag.lines[0]);
+    } else if (rc != AGENT_OK)
         log_errx("configuration: %s", agent_rc_str(rc));
     config_diag_cleanup(&diag);
     return rc;

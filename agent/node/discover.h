@@ -38,6 +38,10 @@ struct discovery {
 enum agent_rc discover_load_config(const struct run_env *env, const struct discovery *d,
                                    struct agent_config **out);
 
+/* As discover_load_config(), with the first error line copied to why[cap] (may be NULL). */
+enum agent_rc discover_load_config_why(const struct run_env *env, const struct discovery *d,
+                                       struct agent_config **out, char *why, size_t cap);
+
 /*
  * Reads the facts and the user data from IMDS per cfg; the user data is
  * parsed unless agent.user_data = ignore.  On failure d holds nothing.

@@ -14,12 +14,12 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/fileio.h"
+#include "core/interrupt.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "node/ctx.h"
 #include "node/discover.h"
-
-typedef enum agent_rc (*step_fn)(struct run_ctx *ctx, struct state_step *rec);
+#include "run/retry.h"
 
 static enum agent_rc step_discover(struct run_ctx *ctx, struct state_step *rec);
 
@@ -86,10 +86,12 @@ discover_phase(struct run_ctx *ctx)
                                         : "instance metadata unavailable");
         goto out;
     }
-    rc = discover_load_config(ctx->env, &ctx->disc, &full);
+    rc = discover_load_config_why(ctx->env, &ctx->disc, &full, ctx->disc_error,
+                                  sizeof(ctx->disc_error));
     if (rc != AGENT_OK) {
-        snprintf(ctx->disc_error, sizeof(ctx->disc_error), "%s",
-                 "configuration error (with user data and instance facts)");
+        if (ctx->disc_error[0] == '\0')
+            snprintf(ctx->disc_error, sizeof(ctx->disc_error), "%s",
+                     "configuration error (with user data and instance facts)");
         goto out;
     }
     if (strcmp(full->agent.state_dir, ctx->cfg->agent.state_dir) != 0 &&
@@ -113,13 +115,16 @@ step_discover(struct run_ctx *ctx, struct state_step *rec)
     char summary[256];
 
     snprintf(rec->started, sizeof(rec->started), "%s", ctx->disc_started);
+    if (ctx->disc.have_facts) {
+        rc =
+            str_copy(ctx->st.instance_id, sizeof(ctx->st.instance_id), ctx->disc.facts.instance_id);
+        if (rc != AGENT_OK)
+            return rc;
+    }
     if (ctx->disc_rc != AGENT_OK) {
         state_step_set_error(rec, ctx->disc_error);
         return ctx->disc_rc;
     }
-    rc = str_copy(ctx->st.instance_id, sizeof(ctx->st.instance_id), ctx->disc.facts.instance_id);
-    if (rc != AGENT_OK)
-        return rc;
     discover_summary(&ctx->disc, summary, sizeof(summary));
     state_step_set_detail(rec, summary);
     rec->result = STEP_RESULT_OK;
@@ -236,6 +241,54 @@ plan_run(struct run_ctx *ctx)
     return AGENT_OK;
 }
 
+/* 1 when cfg names a launch hook or a CloudFormation resource that waits for a signal. */
+static int
+names_signal_target(const struct agent_config *cfg)
+{
+    return cfg->signal.lifecycle_hook != NULL ||
+           (cfg->signal.cfn_stack != NULL && cfg->signal.cfn_resource != NULL);
+}
+
+/*
+ * The state folder cannot be created, locked or written (a non-root user, a
+ * read-only file system): nothing can be recorded, but a hook or stack
+ * waiting for this instance still learns of the failure.  Returns state_rc.
+ */
+static enum agent_rc
+signal_without_state(struct run_ctx *ctx, enum agent_rc state_rc)
+{
+    struct state_step rec;
+    char cause[512];
+
+    if (geteuid() != 0)
+        log_errx("cannot use the state folder %s as uid %ld: run as root (or give --state-dir "
+                 "and wcs.home you can write)",
+                 ctx->state_dir, (long)geteuid());
+    else
+        log_errx("cannot use the state folder %s (read-only file system?); set --state-dir to a "
+                 "writable folder",
+                 ctx->state_dir);
+    if (!names_signal_target(ctx->cfg))
+        return state_rc;
+    log_set_step(state_step_name(STEP_DISCOVER));
+    discover_phase(ctx);
+    log_set_step(NULL);
+    if (!ctx->disc.have_facts)
+        return state_rc;
+    snprintf(cause, sizeof(cause), "cannot write the state folder %.400s", ctx->state_dir);
+    state_init(&ctx->st);
+    memset(&rec, 0, sizeof(rec));
+    ctx->failed = 1;
+    snprintf(ctx->failure, sizeof(ctx->failure), "%s", cause);
+    interrupt_acknowledge();
+    log_set_step(state_step_name(STEP_SIGNAL));
+    if (step_signal(ctx, &rec) == AGENT_OK)
+        log_info("%s", rec.detail);
+    log_set_step(NULL);
+    log_errx("failed: %s", cause);
+    return state_rc;
+}
+
 enum agent_rc
 steps_run(const struct run_env *env, const struct run_opts *opts)
 {
@@ -263,23 +316,32 @@ steps_run(const struct run_env *env, const struct run_opts *opts)
         rc = plan_run(&ctx);
         goto out;
     }
+    /* From here SIGTERM and SIGINT stop the step in progress; failure is still signalled. */
+    interrupt_install();
     rc = prepare_state_dir(ctx.state_dir);
-    if (rc != AGENT_OK)
+    if (rc == AGENT_OK)
+        rc = state_lock(ctx.state_dir, &lock_fd);
+    if (rc == AGENT_ERR_BUSY)
         goto out;
-    rc = state_lock(ctx.state_dir, &lock_fd);
-    if (rc != AGENT_OK)
+    if (rc != AGENT_OK) {
+        rc = signal_without_state(&ctx, rc);
         goto out;
+    }
     {
         char state_path[4096 + sizeof(STATE_FILE) + 1];
 
         snprintf(state_path, sizeof(state_path), "%s/%s", ctx.state_dir, STATE_FILE);
         fileio_remove_stale_temps(state_path);
     }
-    /* A configuration error in user data stops the run before the state is written. */
+    /*
+     * A configuration error in user data stops the run before the state is
+     * written, unless the layers below name a hook or stack waiting for this
+     * instance: then the run records the error and signals failure (exit 78).
+     */
     log_set_step(state_step_name(STEP_DISCOVER));
     rc = discover_phase(&ctx);
     log_set_step(NULL);
-    if (rc == AGENT_ERR_CONFIG)
+    if (rc == AGENT_ERR_CONFIG && !(ctx.disc.have_facts && names_signal_target(ctx.cfg)))
         goto out;
 
     rc = state_load(ctx.state_dir, &ctx.st);
@@ -291,7 +353,7 @@ steps_run(const struct run_env *env, const struct run_opts *opts)
         state_init(&ctx.st);
     }
     /* A state file left by another instance (an AMI baked without `seal`) goes aside as it is. */
-    if (ctx.disc_rc == AGENT_OK && ctx.st.instance_id[0] != '\0' &&
+    if (ctx.disc.have_facts && ctx.st.instance_id[0] != '\0' &&
         strcmp(ctx.st.instance_id, ctx.disc.facts.instance_id) != 0) {
         log_warnx("state file belongs to %s, this is %s (image baked without `wcs-agent "
                   "seal`?): set aside as %s.previous, treating this as a first boot",
@@ -322,6 +384,7 @@ steps_run(const struct run_env *env, const struct run_opts *opts)
             ctx.failed = 1;
             snprintf(ctx.failure, sizeof(ctx.failure), "%s: %s", state_step_name(failed_at),
                      ctx.st.steps[failed_at].error);
+            interrupt_acknowledge(); /* a SIGTERM that stopped the run does not stop this */
             clock_rfc3339(clock_now(), rec->started);
             rec->attempts = 1;
             log_set_step(state_step_name(STEP_SIGNAL));
@@ -343,6 +406,10 @@ steps_run(const struct run_env *env, const struct run_opts *opts)
         } else if (step_table[i] == NULL) {
             rec->result = STEP_RESULT_SKIPPED;
             state_step_set_detail(rec, "not available in this build");
+        } else if (interrupt_pending() != 0) {
+            run_record_interrupt(rec);
+            failed_rc = AGENT_ERR_INTR;
+            failed_at = (enum step_id)i;
         } else if (deadline_expired(&ctx.deadline)) {
             rec->result = STEP_RESULT_FAILED;
             state_step_set_error(rec, "run deadline (agent.deadline) passed");
@@ -351,13 +418,16 @@ steps_run(const struct run_env *env, const struct run_opts *opts)
         } else {
             if (i != STEP_DISCOVER)
                 clock_rfc3339(clock_now(), rec->started);
-            rec->attempts = 1;
             log_set_step(state_step_name((enum step_id)i));
-            rc = step_table[i](&ctx, rec);
+            rc = run_step_retrying(&ctx, (enum step_id)i, step_table[i], rec);
             log_set_step(NULL);
             rec->duration_ms = clock_mono_ms() - s0;
             if (i == STEP_DISCOVER)
                 rec->duration_ms += ctx.disc_ms;
+            if (rc != AGENT_OK && interrupt_pending() != 0) {
+                run_record_interrupt(rec);
+                rc = AGENT_ERR_INTR;
+            }
             if (rc != AGENT_OK) {
                 rec->result = STEP_RESULT_FAILED;
                 if (rec->error[0] == '\0')

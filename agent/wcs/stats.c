@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/interrupt.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "net/http.h"
@@ -456,6 +457,11 @@ wcs_wait_ready(const char *url, const struct stats_cond *conds, size_t n, int64_
                 log_errx("ready: stopped while waiting: %s", agent_rc_str(rc));
                 goto out;
             }
+        }
+        if (interrupt_pending() != 0) {
+            log_errx("ready: stopped while waiting: %s", interrupt_name(interrupt_pending()));
+            rc = AGENT_ERR_INTR;
+            goto out;
         }
         left = time_left(&mine, dl);
         if (left <= 0)

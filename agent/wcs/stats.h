@@ -125,7 +125,8 @@ typedef enum agent_rc (*stats_heartbeat_fn)(void *ctx);
  * Returns AGENT_OK when ready; AGENT_ERR_TIMEOUT (logged with the last
  * reason) when the time ran out; AGENT_ERR_INVAL (logged) when url is
  * refused by the HTTP policy (plain http to a host that is not loopback) or
- * an argument is bad; the heartbeat's code when it stopped the wait.
+ * an argument is bad; AGENT_ERR_INTR when SIGTERM or SIGINT arrived
+ * (core/interrupt.h); the heartbeat's code when it stopped the wait.
  */
 enum agent_rc wcs_wait_ready(const char *url, const struct stats_cond *conds, size_t n,
                              int64_t interval_ms, int64_t timeout_ms, const struct deadline *dl,
