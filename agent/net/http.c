@@ -1,5 +1,7 @@
 #include "net/http.h"
 
+#include <sys/socket.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
@@ -7,6 +9,9 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
 
 #include "core/clock.h"
 #include "core/interrupt.h"
@@ -38,7 +43,18 @@ struct xfer {
     enum stop_cause cause; /* set by a callback that stopped the transfer */
     int sink_rc;           /* the sink's return value */
     int allow_plain;       /* plain http allowed for this request */
+    int refused_addr;      /* the open-socket check refused an address */
 };
+
+/*
+ * Process-wide state of the libcurl transport.  One easy handle is kept
+ * between requests (reset before each), so its connection cache keeps one
+ * kept-alive connection per endpoint host for the whole run; one trust store
+ * is built on the first https request and handed to every TLS connection.
+ */
+static CURL *reuse_handle;
+static X509_STORE *trust;
+static struct http_stats stats;
 
 static struct http_transport transport;
 static int have_transport;
@@ -254,7 +270,19 @@ http_global_init(void)
 void
 http_global_cleanup(void)
 {
+    if (reuse_handle != NULL)
+        curl_easy_cleanup(reuse_handle);
+    reuse_handle = NULL;
+    if (trust != NULL)
+        X509_STORE_free(trust);
+    trust = NULL;
     curl_global_cleanup();
+}
+
+void
+http_get_stats(struct http_stats *out)
+{
+    *out = stats;
 }
 
 const char *
@@ -280,6 +308,63 @@ set_error(struct http_response *resp, enum http_fail f, const char *detail)
         snprintf(resp->error, sizeof(resp->error), "%s: %s", http_fail_str(f), detail);
     else
         snprintf(resp->error, sizeof(resp->error), "%s", http_fail_str(f));
+}
+
+/*
+ * The trust store, built once: AWS_CA_BUNDLE (parsed whole, once), else a
+ * file named by SSL_CERT_FILE, else OpenSSL's hashed certificate folder
+ * (SSL_CERT_DIR or the built-in one), where certificates are looked up
+ * lazily by issuer name, so the system bundle is never parsed.
+ */
+static enum agent_rc
+trust_store(struct http_response *resp, X509_STORE **out)
+{
+    const char *file = getenv("AWS_CA_BUNDLE"), *dir = NULL, *what;
+    X509_STORE *st;
+    int ok;
+
+    if (trust != NULL) {
+        *out = trust;
+        return AGENT_OK;
+    }
+    if (file == NULL || file[0] == '\0') {
+        file = getenv(X509_get_default_cert_file_env());
+        if (file == NULL || file[0] == '\0') {
+            file = NULL;
+            dir = getenv(X509_get_default_cert_dir_env());
+            if (dir == NULL || dir[0] == '\0')
+                dir = X509_get_default_cert_dir();
+        }
+    }
+    st = X509_STORE_new();
+    if (st == NULL) {
+        set_error(resp, HTTP_FAIL_OTHER, "out of memory");
+        return AGENT_ERR_NOMEM;
+    }
+    what = file != NULL ? file : dir;
+    ok = file != NULL ? X509_STORE_load_file(st, file) : X509_STORE_load_path(st, dir);
+    if (ok != 1) {
+        char detail[200];
+
+        X509_STORE_free(st);
+        snprintf(detail, sizeof(detail), "cannot load the CA certificates from %.150s", what);
+        set_error(resp, HTTP_FAIL_TLS, detail);
+        return AGENT_ERR_NET;
+    }
+    stats.trust_loads++;
+    log_trace("http: trust store loaded from %s", what);
+    trust = st;
+    *out = trust;
+    return AGENT_OK;
+}
+
+/* Gives a new TLS connection the shared trust store (OpenSSL backend). */
+static CURLcode
+on_ssl_ctx(CURL *h, void *sslctx, void *userp)
+{
+    (void)h;
+    SSL_CTX_set1_cert_store((SSL_CTX *)sslctx, (X509_STORE *)userp);
+    return CURLE_OK;
 }
 
 /*
@@ -421,6 +506,41 @@ on_prereq(void *userp, char *primary_ip, char *local_ip, int primary_port, int l
     return CURL_PREREQFUNC_ABORT;
 }
 
+/*
+ * Runs before each new connection, with the address about to be connected:
+ * a request that may use plain http never opens a socket to an address other
+ * than loopback or the IMDS, unless the URL being fetched (after a redirect)
+ * is https.  Refusing here keeps plain http off the network altogether.
+ */
+static curl_socket_t
+on_opensocket(void *userp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    struct xfer *x = userp;
+    char ip[INET6_ADDRSTRLEN] = "";
+    char *url = NULL;
+    int ok = 1;
+
+    (void)purpose;
+    if (x->allow_plain) {
+        if (curl_easy_getinfo(x->h, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK || url == NULL ||
+            str_ncasecmp(url, "https://", 8) != 0) {
+            if (a->family == AF_INET)
+                inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)&a->addr)->sin_addr, ip,
+                          sizeof(ip));
+            else if (a->family == AF_INET6)
+                inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)&a->addr)->sin6_addr, ip,
+                          sizeof(ip));
+            ok = ip[0] != '\0' && classify_addr(ip) != 0;
+        }
+    }
+    if (!ok) {
+        x->refused_addr = 1;
+        return CURL_SOCKET_BAD;
+    }
+    stats.connections++;
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
 static int
 is_tls_error(CURLcode c)
 {
@@ -493,6 +613,10 @@ map_failure(struct xfer *x, CURLcode c, const char *errbuf)
         case STOP_NONE:
             break;
         }
+    }
+    if (x->refused_addr && c == CURLE_COULDNT_CONNECT) {
+        set_error(resp, HTTP_FAIL_POLICY, "address not allowed for plain http");
+        return AGENT_ERR_INVAL;
     }
     switch (c) {
     case CURLE_COULDNT_RESOLVE_HOST:
@@ -607,15 +731,28 @@ perform_curl(const struct http_request *req, struct http_response *resp, CURLU *
     struct curl_slist *hdrs = NULL;
     char errbuf[CURL_ERROR_SIZE];
     const char *protos = allow_plain ? "http,https" : "https";
-    const char *ca = getenv("AWS_CA_BUNDLE");
     const char *m = req->method;
+    X509_STORE *store = NULL;
     int with_body = 0;
     enum agent_rc rc;
     CURLcode c;
-    long status = 0;
+    long status = 0, nconn = 0;
     CURL *h;
 
-    h = curl_easy_init();
+    /* https is possible unless the request is plain http that cannot be redirected. */
+    if (!allow_plain || str_ncasecmp(req->url, "https:", 6) == 0 ||
+        (req->flags & HTTP_FOLLOW_REDIRECTS) != 0) {
+        rc = trust_store(resp, &store);
+        if (rc != AGENT_OK)
+            return rc;
+    }
+    /* The kept handle, taken so that a nested request (from a sink) gets its own. */
+    h = reuse_handle;
+    reuse_handle = NULL;
+    if (h != NULL)
+        curl_easy_reset(h);
+    else
+        h = curl_easy_init();
     if (h == NULL) {
         set_error(resp, HTTP_FAIL_OTHER, "out of memory");
         return AGENT_ERR_NOMEM;
@@ -648,8 +785,20 @@ perform_curl(const struct http_request *req, struct http_response *resp, CURLU *
            (long)(req->connect_timeout_ms > 0 ? req->connect_timeout_ms : req->timeout_ms));
     SETOPT(h, CURLOPT_SSL_VERIFYPEER, 1L);
     SETOPT(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (ca != NULL && ca[0] != '\0')
-        SETOPT(h, CURLOPT_CAINFO, ca);
+    if (store != NULL) {
+        /* libcurl loads nothing itself; the callback hands over the shared store. */
+        if (curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx) == CURLE_OK) {
+            SETOPT(h, CURLOPT_SSL_CTX_DATA, store);
+            SETOPT(h, CURLOPT_CAINFO, NULL);
+            SETOPT(h, CURLOPT_CAPATH, NULL);
+        } else if (getenv("AWS_CA_BUNDLE") != NULL && getenv("AWS_CA_BUNDLE")[0] != '\0') {
+            /* A TLS backend other than OpenSSL: libcurl loads the bundle itself. */
+            SETOPT(h, CURLOPT_CAINFO, getenv("AWS_CA_BUNDLE"));
+        }
+    }
+    SETOPT(h, CURLOPT_OPENSOCKETFUNCTION, on_opensocket);
+    SETOPT(h, CURLOPT_OPENSOCKETDATA, &x);
+    SETOPT(h, CURLOPT_MAXCONNECTS, 8L);
     if ((req->flags & HTTP_FOLLOW_REDIRECTS) != 0) {
         SETOPT(h, CURLOPT_FOLLOWLOCATION, 1L);
         SETOPT(h, CURLOPT_MAXREDIRS, (long)HTTP_MAX_REDIRS);
@@ -690,7 +839,11 @@ perform_curl(const struct http_request *req, struct http_response *resp, CURLU *
     }
 
     c = curl_easy_perform(h);
+    stats.requests++;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    if (curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &nconn) == CURLE_OK && nconn == 0 &&
+        c == CURLE_OK)
+        stats.reused++;
     resp->status = status;
     if (c == CURLE_OK && status > 0) {
         resp->connected = 1;
@@ -710,7 +863,14 @@ setopt_failed:
     set_error(resp, HTTP_FAIL_OTHER, "libcurl refused an option");
     rc = AGENT_ERR_INVAL;
 out:
-    curl_easy_cleanup(h);
+    /* Keep the handle (and its connections) for the next request. */
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(h, CURLOPT_CURLU, NULL);
+    if (reuse_handle == NULL)
+        reuse_handle = h;
+    else
+        curl_easy_cleanup(h);
     free_headers(hdrs);
     return rc;
 }

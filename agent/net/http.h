@@ -4,9 +4,16 @@
  * Policy, applied to every request: a per-request timeout and connect
  * timeout, a cap on the response body (enforced while receiving), a protocol
  * allow-list (https; plain http only when the request says HTTP_ALLOW_HTTP
- * and the host is loopback or the IMDS endpoint), TLS verification always on
- * (AWS_CA_BUNDLE replaces the trust store), no redirects unless
- * HTTP_FOLLOW_REDIRECTS, no proxy from the environment for IMDS.
+ * and the host is loopback or the IMDS endpoint, checked on the address
+ * before a socket is opened), TLS verification always on (AWS_CA_BUNDLE
+ * replaces the trust store), no redirects unless HTTP_FOLLOW_REDIRECTS, no
+ * proxy from the environment for IMDS.
+ *
+ * One process keeps one libcurl handle, so one kept-alive connection per
+ * endpoint host serves the whole run (a connection the server closed is
+ * replaced transparently), and builds one trust store, shared by every TLS
+ * connection: AWS_CA_BUNDLE parsed once, or without it OpenSSL's hashed
+ * certificate folder, looked up lazily.
  *
  * Tests replace the transport with http_set_transport(): no libcurl, no
  * network.
@@ -135,6 +142,16 @@ struct http_transport {
 
 /* Installs t (copied); NULL restores libcurl. */
 void http_set_transport(const struct http_transport *t);
+
+/* What the libcurl transport did in this process (trace log, tests, benchmarks). */
+struct http_stats {
+    unsigned long requests;    /* transfers performed */
+    unsigned long connections; /* sockets opened */
+    unsigned long reused;      /* transfers that needed no new connection */
+    unsigned long trust_loads; /* trust stores built (at most 1) */
+};
+
+void http_get_stats(struct http_stats *out);
 
 /* curl_global_init / cleanup; call once from main. */
 enum agent_rc http_global_init(void);

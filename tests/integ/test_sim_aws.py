@@ -20,6 +20,7 @@ import xml.etree.ElementTree as ET
 from twin_testlib import http_request, imds, twin  # noqa: F401  (sets sys.path)
 
 import aws  # noqa: E402
+import netutil  # noqa: E402
 import boto3  # noqa: E402
 import aws_endpoint  # noqa: E402
 from botocore.auth import SigV4Auth  # noqa: E402
@@ -790,6 +791,7 @@ class LifecycleTest(unittest.TestCase):
     def test_cli_aws(self):
         with tempfile.TemporaryDirectory(prefix="twin-aws-cli-") as d:
             env_file = os.path.join(d, "twin.env")
+            netutil.shared_ca()  # the child twin serves TLS with the same test CA (TWIN_CA_DIR)
             env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
             err_path = os.path.join(d, "stderr")
 

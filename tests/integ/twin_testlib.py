@@ -48,6 +48,7 @@ PASS_THROUGH_ENV = (
 AgentResult = collections.namedtuple("AgentResult", "rc stdout stderr")
 
 _NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+_TLS_OPENER = None  # the same, trusting the twin's test CA (made on first use)
 
 
 def agent_bin():
@@ -192,9 +193,19 @@ def run_agent(
 def http_request(method, url, headers=None, body=None, timeout=5.0):
     """(status, headers, body bytes); HTTP errors are returned, not raised.
     Network errors (refused, timeout) are raised."""
+    global _TLS_OPENER
     req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    opener = _NO_PROXY_OPENER
+    if url.startswith("https:"):
+        if _TLS_OPENER is None:
+            import netutil
+
+            _TLS_OPENER = urllib.request.build_opener(
+                urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=netutil.client_context())
+            )
+        opener = _TLS_OPENER
     try:
-        with _NO_PROXY_OPENER.open(req, timeout=timeout) as r:
+        with opener.open(req, timeout=timeout) as r:
             return r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
         try:

@@ -22,13 +22,13 @@ import datetime
 import json
 import os
 import secrets
-import shutil
 import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import aws_endpoint  # noqa: E402
+import netutil  # noqa: E402
 from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
 import twin as twin_mod  # noqa: E402
 
@@ -93,19 +93,39 @@ def _utc(dt):
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def moto_argv(host="{host}", port="{port}"):
-    """moto_server on PATH, else this Python's moto.server (same program)."""
-    exe = shutil.which("moto_server")
-    if exe is not None:
-        return [exe, "-H", host, "-p", port]
-    return [sys.executable, "-m", "moto.server", "-H", host, "-p", port]
+def moto_argv(host="{host}", port="{port}", *, ca=None, rate=None, burst=None):
+    """moto's server through moto_launch.py (TCP_NODELAY, TLS with the test
+    CA's certificate when ca is given, per-service token buckets)."""
+    argv = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "moto_launch.py")]
+    argv += ["-H", host, "-p", port]
+    if ca is not None:
+        argv += ["--cert", ca.cert, "--key", ca.key]
+    if rate:
+        argv += ["--rate", str(rate)]
+    if burst:
+        argv += ["--burst", str(burst)]
+    return argv
+
+
+def _verify_for(url):
+    """What boto3 verifies an endpoint's certificate against."""
+    return netutil.shared_ca().ca_cert if url.startswith("https:") else None
 
 
 class MotoService(twin_mod.SubprocessService):
     """moto_server on a free loopback port, signature checking on after
     INITIAL_NO_AUTH_ACTION_COUNT requests; stopped by its PID."""
 
-    def __init__(self, *, no_auth_count=INITIAL_NO_AUTH_ACTION_COUNT, log_path=None, ready_timeout=30.0):
+    def __init__(
+        self,
+        *,
+        no_auth_count=INITIAL_NO_AUTH_ACTION_COUNT,
+        log_path=None,
+        ready_timeout=30.0,
+        tls=True,
+        rate=None,
+        burst=None,
+    ):
         env = dict(os.environ)
         # The server needs no AWS settings of its own; keep the caller's out.
         for k in list(env):
@@ -113,9 +133,10 @@ class MotoService(twin_mod.SubprocessService):
                 del env[k]
         env["INITIAL_NO_AUTH_ACTION_COUNT"] = str(no_auth_count)
         env["PYTHONDONTWRITEBYTECODE"] = "1"
+        self.tls = tls
         super().__init__(
             "moto",
-            moto_argv(),
+            moto_argv(ca=netutil.shared_ca() if tls else None, rate=rate, burst=burst),
             {},
             child_env=env,
             log_path=log_path,
@@ -138,7 +159,32 @@ class MotoService(twin_mod.SubprocessService):
 
     @property
     def url(self):
-        return "http://%s:%d" % (self.host, self.port)
+        return "%s://%s:%d" % ("https" if self.tls else "http", self.host, self.port)
+
+    def control(self, path, body=None):
+        """A control request to moto_launch.py (stats, reset-counts, throttle)."""
+        import http.client
+        import ssl
+
+        if self.tls:
+            ctx = ssl.create_default_context(cafile=netutil.shared_ca().ca_cert)
+            conn = http.client.HTTPSConnection(self.host, self.port, timeout=10, context=ctx)
+        else:
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        try:
+            data = None if body is None else json.dumps(body).encode()
+            conn.request("GET" if data is None else "POST", path, body=data, headers={"X-Twin-Control": "1"})
+            r = conn.getresponse()
+            out = json.loads(r.read() or b"{}")
+            if r.status != 200:
+                raise RuntimeError("moto control %s: %s" % (path, out))
+            return out
+        finally:
+            conn.close()
+
+    def stats(self):
+        """{"connections", "accepted", "passed": {service: n}, "throttled": {...}, "rate", "burst"}"""
+        return self.control("/_twin/stats")
 
 
 def boto_client(
@@ -170,7 +216,7 @@ def boto_client(
         s3={"addressing_style": "path"},
     )
     with _SESSIONS_LOCK:
-        return session.client(service, endpoint_url=endpoint_url, config=cfg)
+        return session.client(service, endpoint_url=endpoint_url, config=cfg, verify=_verify_for(endpoint_url))
 
 
 _SESSIONS = {}
@@ -456,14 +502,24 @@ class AwsTwin(twin_mod.Service):
         lifecycle_pending=True,
         moto_log_path=None,
         verbose=False,
+        tls=True,
+        rate=None,
+        burst=None,
     ):
         self.names = dict(DEFAULT_NAMES)
         self.names.update(names or {})
         self.imds_service = imds_service
         self.lifecycle_pending = lifecycle_pending
-        self.moto = MotoService(log_path=moto_log_path)
+        self.tls = tls
+        self.moto = MotoService(log_path=moto_log_path, tls=tls, rate=rate, burst=burst)
         self.endpoint = aws_endpoint.AwsEndpoint(
-            region=REGION, account_id=ACCOUNT_ID, faults=endpoint_faults, verbose=verbose
+            region=REGION,
+            account_id=ACCOUNT_ID,
+            faults=endpoint_faults,
+            verbose=verbose,
+            ssl_context=netutil.shared_ca().server_context() if tls else None,
+            rate=rate,
+            burst=burst,
         )
         self.seeded = None
         self._started = []
@@ -641,5 +697,8 @@ class AwsTwin(twin_mod.Service):
             out[k] = self.endpoint.url
         out["AWS_ENDPOINT_URL"] = CLOSED_ENDPOINT
         out["AWS_REGION"] = self.seeded["region"]
+        if self.tls:
+            # The system bundle + the test CA: the agent parses the whole trust store, as on an instance.
+            out["AWS_CA_BUNDLE"] = netutil.shared_ca().bundle
         out.update(self.env_names())
         return out

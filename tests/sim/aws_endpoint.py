@@ -50,6 +50,7 @@ import hashlib
 import hmac
 import http.server
 import json
+import os
 import re
 import socket
 import socketserver
@@ -60,6 +61,10 @@ import traceback
 import urllib.parse
 import uuid
 from xml.sax.saxutils import escape
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import netutil  # noqa: E402
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest, HTTPHeaders
@@ -224,7 +229,7 @@ class _State:
         self.stacks = {}
 
 
-class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+class _Server(netutil.TlsServerMixin, netutil.CountingServerMixin, socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 64
@@ -235,6 +240,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server_version = "AmazonWebServices"
     sys_version = ""
     timeout = IDLE_TIMEOUT_S
+    disable_nagle_algorithm = True
 
     def setup(self):
         super().setup()
@@ -441,6 +447,9 @@ class AwsEndpoint:
         faults=None,
         clock=time.time,
         verbose=False,
+        ssl_context=None,
+        rate=None,
+        burst=None,
     ):
         if not (host == "localhost" or host.startswith("127.") or host == "::1"):
             raise ValueError("aws endpoint: refusing to bind %r: loopback only" % host)
@@ -467,6 +476,9 @@ class AwsEndpoint:
         # Called (instance id, IMDS target lifecycle state) when a move or an
         # action changes where the instance is going (twin.py wires it to the IMDS).
         self.on_target_state = None
+        # TLS (an ssl.SSLContext) and the per-service token buckets (netutil.py).
+        self.ssl_context = ssl_context
+        self.buckets = netutil.TokenBuckets(rate, burst)
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -476,6 +488,7 @@ class AwsEndpoint:
         self._stopping.clear()
         self._server = _Server((self.host, self._want_port), _Handler)
         self._server.endpoint = self
+        self._server.ssl_context = self.ssl_context
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="aws-endpoint", daemon=True
         )
@@ -514,7 +527,12 @@ class AwsEndpoint:
 
     @property
     def url(self):
-        return "http://%s:%d" % (self.host, self.port)
+        return "%s://%s:%d" % ("https" if self.ssl_context is not None else "http", self.host, self.port)
+
+    @property
+    def connections_total(self):
+        """TCP connections accepted since start()."""
+        return 0 if self._server is None else self._server.connections_total
 
     def now(self):
         """The endpoint's clock: the real one plus the clock_skew_s fault."""
@@ -920,6 +938,9 @@ class AwsEndpoint:
             rec["action"] = params.get("Action")
             service = ACTIONS.get(rec["action"], service)
             rec["service"] = ACTIONS.get(rec["action"])
+            if not self.buckets.take(service):
+                rec["fault"] = "Throttling"
+                raise AwsError(400, "Throttling", "Rate exceeded", "Sender")
             try:
                 akid = self._authenticate(handler, body, rec)
             except AwsError as e:

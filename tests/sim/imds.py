@@ -38,6 +38,8 @@ import time
 import traceback
 import urllib.parse
 
+import netutil
+
 TOKEN_HEADER = "X-aws-ec2-metadata-token"
 TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
 CONTROL_HEADER = "X-Twin-Control"
@@ -579,7 +581,7 @@ class _TokenStore:
             return len(self._tokens)
 
 
-class _Server(http.server.ThreadingHTTPServer):
+class _Server(netutil.CountingServerMixin, http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 64
@@ -623,6 +625,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     sys_version = ""
     default_request_version = "HTTP/1.1"  # headers even on a garbage request line
     timeout = IDLE_TIMEOUT_S
+    disable_nagle_algorithm = True  # header block and body are written separately
 
     def version_string(self):
         return self.server_version
@@ -982,6 +985,11 @@ class ImdsTwin:
     @property
     def url(self):
         return "http://%s:%d" % (self.host, self.port)
+
+    @property
+    def connections_total(self):
+        """TCP connections accepted since start()."""
+        return 0 if self._server is None else self._server.connections_total
 
     # -- control ------------------------------------------------------------
 

@@ -11,7 +11,9 @@ stops everything it started.  The IMDS options are those of imds.py (see
 --help); --imds-opts takes them as one shell-quoted string as well.
 
 --aws adds moto_server (seeded, signatures checked) and the Auto Scaling /
-CloudFormation endpoint (aws.py, aws_endpoint.py): the IMDS then serves the
+CloudFormation endpoint (aws.py, aws_endpoint.py), both over HTTPS with a
+test CA made at start (AWS_CA_BUNDLE = the system bundle + that CA;
+--plain-http for plain http) and both with TCP_NODELAY: the IMDS then serves the
 seeded instance and its role credentials, and the environment gains
 AWS_ENDPOINT_URL_<SERVICE>, AWS_REGION and TWIN_* names (see aws.AwsTwin.env).
 
@@ -413,6 +415,11 @@ def main(argv=None):
     )
     p.add_argument("--moto-log", metavar="PATH", help="with --aws: append moto_server's output here")
     p.add_argument(
+        "--plain-http",
+        action="store_true",
+        help="with --aws: serve the AWS endpoints over plain http (default: https with a test CA, AWS_CA_BUNDLE)",
+    )
+    p.add_argument(
         "--wcs",
         metavar="DIR",
         help="also create a fake stock WCS under the fake root DIR, with its service scripts and stats page",
@@ -446,9 +453,9 @@ def main(argv=None):
         kw = imds_mod.twin_kwargs(args)
         aws = False
         if args.aws:
-            aws = {"moto_log_path": args.moto_log, "verbose": args.verbose}
-        elif args.moto_log:
-            raise ValueError("--moto-log needs --aws")
+            aws = {"moto_log_path": args.moto_log, "verbose": args.verbose, "tls": not args.plain_http}
+        elif args.moto_log or args.plain_http:
+            raise ValueError("--moto-log and --plain-http need --aws")
         wcs = None
         if args.wcs:
             wcs = {"root": args.wcs, "version": args.wcs_version, "verbose": args.verbose}

@@ -816,6 +816,7 @@ class _StatsHandler(http.server.BaseHTTPRequestHandler):
     server_version = "WebCallServer"
     sys_version = ""
     timeout = 30
+    disable_nagle_algorithm = True  # header block and body are written separately
 
     def log_message(self, fmt, *args):
         if self.server.owner.verbose:

@@ -282,15 +282,18 @@ test_fail_str(void **state)
 /* ---- a loopback server in a thread ---- */
 
 #define MAX_CONN 4
+#define MAX_REQ  8
 
 struct server {
     int lfd;
     int port;
-    int wake[2];                   /* written by the test to end a silent connection */
-    const char *replies[MAX_CONN]; /* NULL: accept, read, never answer */
-    size_t reply_len[MAX_CONN];
+    int wake[2];                  /* written by the test to end a silent connection */
+    const char *replies[MAX_REQ]; /* by request; NULL: read, never answer */
+    size_t reply_len[MAX_REQ];
     int nconn;
-    char req[MAX_CONN][4096]; /* what each connection sent (head only) */
+    int per_conn;            /* requests answered on one connection (0: 1) */
+    int accepted;            /* connections accepted */
+    char req[MAX_REQ][4096]; /* what each request sent (head only) */
     pthread_t th;
 };
 
@@ -320,7 +323,7 @@ static void *
 server_main(void *arg)
 {
     struct server *s = arg;
-    int i;
+    int i, k = 0, j, per = s->per_conn > 0 ? s->per_conn : 1;
 
     for (i = 0; i < s->nconn; i++) {
         struct pollfd p = {s->lfd, POLLIN, 0};
@@ -331,20 +334,25 @@ server_main(void *arg)
         fd = accept(s->lfd, NULL, NULL);
         if (fd == -1)
             break;
-        read_head(fd, s->req[i], sizeof(s->req[i]));
-        if (s->replies[i] != NULL) {
-            size_t off = 0, len = s->reply_len[i] ? s->reply_len[i] : strlen(s->replies[i]);
+        s->accepted++;
+        for (j = 0; j < per && k < MAX_REQ; j++, k++) {
+            read_head(fd, s->req[k], sizeof(s->req[k]));
+            if (s->req[k][0] == '\0')
+                break; /* the client closed the connection */
+            if (s->replies[k] != NULL) {
+                size_t off = 0, len = s->reply_len[k] ? s->reply_len[k] : strlen(s->replies[k]);
 
-            while (off < len) {
-                ssize_t w = send(fd, s->replies[i] + off, len - off, MSG_NOSIGNAL);
-                if (w <= 0)
-                    break;
-                off += (size_t)w;
+                while (off < len) {
+                    ssize_t w = send(fd, s->replies[k] + off, len - off, MSG_NOSIGNAL);
+                    if (w <= 0)
+                        break;
+                    off += (size_t)w;
+                }
+            } else {
+                struct pollfd q = {s->wake[0], POLLIN, 0};
+
+                poll(&q, 1, 10000);
             }
-        } else {
-            struct pollfd q = {s->wake[0], POLLIN, 0};
-
-            poll(&q, 1, 10000);
         }
         close(fd);
     }
@@ -742,6 +750,106 @@ test_trace_redacts(void **state)
     http_response_cleanup(&resp);
 }
 
+/* Consecutive requests to one host share one kept-alive connection. */
+static void
+test_real_keepalive_reuse(void **state)
+{
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    struct http_stats before, after;
+    struct server s;
+    struct http_request req;
+    struct http_response resp;
+    char url[128];
+    int i;
+
+    (void)state;
+    memset(&s, 0, sizeof(s));
+    for (i = 0; i < 3; i++)
+        s.replies[i] = ok;
+    s.per_conn = 3;
+    server_start(&s, 1);
+    url_for(url, sizeof(url), &s, "/a");
+    init_req(&req, "GET", url, HTTP_ALLOW_HTTP | HTTP_NO_PROXY);
+    http_response_init(&resp, 1024);
+    http_get_stats(&before);
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(http_perform(&req, &resp), AGENT_OK);
+        assert_string_equal(buf_cstr(&resp.body), "ok");
+    }
+    http_get_stats(&after);
+    server_stop(&s);
+    assert_int_equal(s.accepted, 1);
+    assert_int_equal(after.requests - before.requests, 3);
+    assert_int_equal(after.connections - before.connections, 1);
+    assert_int_equal(after.reused - before.reused, 2);
+    assert_true(after.trust_loads <= 1);
+    http_response_cleanup(&resp);
+}
+
+/* A server that closes a kept-alive connection: the next request reconnects. */
+static void
+test_real_server_closes(void **state)
+{
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    struct server s;
+    struct http_request req;
+    struct http_response resp;
+    char url[128];
+    int i;
+
+    (void)state;
+    memset(&s, 0, sizeof(s));
+    for (i = 0; i < 3; i++)
+        s.replies[i] = ok;
+    s.per_conn = 1; /* closes after each reply, without saying so */
+    server_start(&s, 3);
+    url_for(url, sizeof(url), &s, "/b");
+    init_req(&req, "GET", url, HTTP_ALLOW_HTTP | HTTP_NO_PROXY);
+    http_response_init(&resp, 1024);
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(http_perform(&req, &resp), AGENT_OK);
+        assert_int_equal(resp.status, 200);
+        assert_string_equal(buf_cstr(&resp.body), "ok");
+    }
+    server_stop(&s);
+    assert_int_equal(s.accepted, 3);
+    http_response_cleanup(&resp);
+}
+
+/*
+ * A loopback plain-http request redirected to another host over plain http
+ * is refused before any socket is opened to it (192.0.2.1, TEST-NET-1: a
+ * connection attempt would hang until the connect timeout).
+ */
+static void
+test_real_redirect_off_loopback_refused_before_connect(void **state)
+{
+    struct http_stats before, after;
+    struct server s;
+    struct http_request req;
+    struct http_response resp;
+    char url[128];
+
+    (void)state;
+    memset(&s, 0, sizeof(s));
+    s.replies[0] = "HTTP/1.1 302 Found\r\nLocation: http://192.0.2.1:9/x\r\n"
+                   "Content-Length: 0\r\n\r\n";
+    server_start(&s, 1);
+    url_for(url, sizeof(url), &s, "/r");
+    init_req(&req, "GET", url, HTTP_ALLOW_HTTP | HTTP_FOLLOW_REDIRECTS);
+    req.timeout_ms = 20000;
+    http_response_init(&resp, 1024);
+    http_get_stats(&before);
+    assert_int_equal(http_perform(&req, &resp), AGENT_ERR_INVAL);
+    http_get_stats(&after);
+    assert_int_equal(resp.fail, HTTP_FAIL_POLICY);
+    assert_true(resp.elapsed_ms < 5000);
+    /* The loopback connection only. */
+    assert_int_equal(after.connections - before.connections, 1);
+    server_stop(&s);
+    http_response_cleanup(&resp);
+}
+
 int
 main(void)
 {
@@ -761,6 +869,9 @@ main(void)
         cmocka_unit_test(test_real_refused),
         cmocka_unit_test(test_real_timeout_after_connect),
         cmocka_unit_test(test_trace_redacts),
+        cmocka_unit_test(test_real_keepalive_reuse),
+        cmocka_unit_test(test_real_server_closes),
+        cmocka_unit_test(test_real_redirect_off_loopback_refused_before_connect),
     };
     int rc;
 
