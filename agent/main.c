@@ -11,9 +11,11 @@
 
 #include "aws/awsxml.h"
 #include "cmd/deregister.h"
+#include "cmd/drain.h"
 #include "cmd/inspect.h"
 #include "cmd/seal.h"
 #include "cmd/status.h"
+#include "cmd/watch.h"
 #include "config/config.h"
 #include "core/log.h"
 #include "core/rc.h"
@@ -46,6 +48,11 @@ static const char usage_text[] =
     "                        remove this instance from its load balancers (--on-stop: only\n"
     "                        when register.deregister_on_stop is true, for ExecStop)\n"
     "  seal                  prepare the instance for Create Image\n"
+    "  watch                 the long-running half: lifecycle, Spot and rebalance notices,\n"
+    "                        drains (under wcs-agent-watch.service)\n"
+    "  drain [--timeout S] [--reason TEXT]\n"
+    "                        take this node out of service without cutting its calls\n"
+    "  undrain               cancel a drain or return a drained node to service\n"
     "  version               program and library versions\n"
     "\n"
     "global options:\n"
@@ -344,6 +351,12 @@ main(int argc, char **argv)
             status = agent_rc_exit_status(seal_command(&env));
     } else if (strcmp(cmd, "deregister") == 0) {
         status = cmd_deregister(&env, argc, argv);
+    } else if (strcmp(cmd, "watch") == 0) {
+        status = cmd_watch(&env, argc, argv);
+    } else if (strcmp(cmd, "drain") == 0) {
+        status = cmd_drain(&env, argc, argv);
+    } else if (strcmp(cmd, "undrain") == 0) {
+        status = cmd_undrain(&env, argc, argv);
     } else {
         status = usage_error("unknown command '%s'", cmd);
     }

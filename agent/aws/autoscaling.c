@@ -134,7 +134,8 @@ static const struct field lh_fields[] = {
 #define LH_HAVE_HEARTBEAT (1u << 3)
 
 struct lh_user {
-    const char *want;
+    const char *want;            /* a hook name, or NULL */
+    const char *want_transition; /* with want NULL: the first hook of this transition */
     struct asg_lifecycle_hook *found;
     int n_found;
 };
@@ -154,7 +155,8 @@ lh_finish(struct awsxml_list *l)
                                 "DefaultResult");
     if (!(l->have & LH_HAVE_HEARTBEAT))
         h->heartbeat_timeout_s = DEFAULT_HEARTBEAT_S;
-    if (u->n_found == 0 && strcmp(h->name, u->want) == 0) {
+    if (u->n_found == 0 && (u->want != NULL ? strcmp(h->name, u->want) == 0
+                                            : strcmp(h->transition, u->want_transition) == 0)) {
         *u->found = *h;
         u->n_found++;
     }
@@ -171,6 +173,7 @@ asg_parse_lifecycle_hooks(const char *xml, size_t len, const char *hook,
     enum agent_rc rc;
 
     u.want = hook;
+    u.want_transition = NULL;
     u.found = &found;
     u.n_found = 0;
     t.fields = lh_fields;
@@ -185,6 +188,33 @@ asg_parse_lifecycle_hooks(const char *xml, size_t len, const char *hook,
         log_errx("autoscaling: DescribeLifecycleHooks reply has no hook %s", hook);
         return AGENT_ERR_ABSENT;
     }
+    *out = found;
+    return AGENT_OK;
+}
+
+enum agent_rc
+asg_parse_lifecycle_hook_of(const char *xml, size_t len, const char *transition,
+                            struct asg_lifecycle_hook *out)
+{
+    struct asg_lifecycle_hook cur, found;
+    struct lh_user u;
+    struct table t;
+    enum agent_rc rc;
+
+    u.want = NULL;
+    u.want_transition = transition;
+    u.found = &found;
+    u.n_found = 0;
+    t.fields = lh_fields;
+    t.n_fields = sizeof(lh_fields) / sizeof(lh_fields[0]);
+    t.required = 1u << 0;
+    t.finish = lh_finish;
+    t.user = &u;
+    rc = mw_run("DescribeLifecycleHooks", LH_ROOT, LH_MEMBER, &t, &cur, sizeof(cur), xml, len);
+    if (rc != AGENT_OK)
+        return rc;
+    if (u.n_found == 0)
+        return AGENT_ERR_ABSENT;
     *out = found;
     return AGENT_OK;
 }
@@ -432,6 +462,43 @@ asg_describe_lifecycle_hooks(struct awsapi *api, const char *asg, const char *ho
         goto out;
     log_debug("autoscaling: hook %s of %s: %s, heartbeat %d s, default %s", hook, asg,
               lh.transition, lh.heartbeat_timeout_s, lh.default_result);
+    *out = lh;
+out:
+    buf_cleanup(&reply);
+    return rc;
+}
+
+enum agent_rc
+asg_describe_hook_of(struct awsapi *api, const char *asg, const char *transition,
+                     struct asg_lifecycle_hook *out)
+{
+    struct asg_lifecycle_hook lh;
+    struct aws_param p[1];
+    struct aws_error err;
+    struct buf reply;
+    enum agent_rc rc;
+
+    if (asg == NULL || transition == NULL) {
+        log_errx("autoscaling: DescribeLifecycleHooks: group and transition are both required");
+        return AGENT_ERR_INVAL;
+    }
+    rc = check_args(api, "DescribeLifecycleHooks", NULL, asg, NULL);
+    if (rc != AGENT_OK)
+        return rc;
+    p[0].name = "AutoScalingGroupName";
+    p[0].value = asg;
+    buf_init(&reply, AWSAPI_MAX_RESPONSE);
+    rc = call(api, "DescribeLifecycleHooks", p, 1, 1, &reply, &err);
+    if (rc != AGENT_OK)
+        goto out;
+    rc = asg_parse_lifecycle_hook_of(reply.data != NULL ? reply.data : "", reply.len, transition,
+                                     &lh);
+    if (rc == AGENT_ERR_ABSENT)
+        log_debug("autoscaling: %s has no %s hook", asg, transition);
+    if (rc != AGENT_OK)
+        goto out;
+    log_debug("autoscaling: %s hook of %s: %s, heartbeat %d s", transition, asg, lh.name,
+              lh.heartbeat_timeout_s);
     *out = lh;
 out:
     buf_cleanup(&reply);

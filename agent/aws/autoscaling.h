@@ -75,6 +75,21 @@ enum agent_rc asg_record_heartbeat(struct awsapi *api, const char *hook, const c
 enum agent_rc asg_describe_lifecycle_hooks(struct awsapi *api, const char *asg, const char *hook,
                                            struct asg_lifecycle_hook *out);
 
+/* The transition of a terminate hook. */
+#define ASG_TERMINATING "autoscaling:EC2_INSTANCE_TERMINATING"
+
+/*
+ * DescribeLifecycleHooks of group asg (all hooks), into *out the first
+ * whose LifecycleTransition is transition.  AGENT_ERR_ABSENT (not logged)
+ * when there is none; otherwise as asg_describe_lifecycle_hooks().
+ */
+enum agent_rc asg_describe_hook_of(struct awsapi *api, const char *asg, const char *transition,
+                                   struct asg_lifecycle_hook *out);
+
+/* Pure parser for asg_describe_hook_of(): as asg_parse_lifecycle_hooks(), by transition; silent on ABSENT. */
+enum agent_rc asg_parse_lifecycle_hook_of(const char *xml, size_t len, const char *transition,
+                                          struct asg_lifecycle_hook *out);
+
 /*
  * DescribeAutoScalingInstances of instance_id into *out (written only on
  * success; asg_name "" when the instance is in no group).  AGENT_OK;

@@ -6,6 +6,7 @@
 #include "aws/elb.h"
 #include "aws/elbv2.h"
 #include "core/log.h"
+#include "node/balancer.h"
 #include "node/ctx.h"
 
 #define DEREGISTER_POLL_MS 2000
@@ -71,9 +72,7 @@ deregister_command(const struct run_env *env, const struct deregister_opts *o)
     struct awsapi *api;
     struct deadline dl;
     enum agent_rc rc;
-    const char *id;
-    char why[300] = "";
-    size_t i;
+    char why[400] = "";
 
     memset(&ctx, 0, sizeof(ctx));
     memset(&ro, 0, sizeof(ro));
@@ -103,23 +102,11 @@ deregister_command(const struct run_env *env, const struct deregister_opts *o)
         log_info("deregister: no target group or classic ELB configured: nothing to do");
         goto out;
     }
-    id = ctx.disc.facts.instance_id;
-    rc = run_aws(&ctx, &api);
+    rc = balancer_deregister(&ctx, why, sizeof(why));
     if (rc != AGENT_OK)
-        goto out;
-    for (i = 0; rc == AGENT_OK && i < ctx.cfg->reg.target_group.n; i++) {
-        rc = elbv2_deregister_targets(api, ctx.cfg->reg.target_group.items[i], id,
-                                      ctx.cfg->reg.port);
-        if (rc == AGENT_OK)
-            log_info("deregister: %s removed from %s (port %d)", id,
-                     ctx.cfg->reg.target_group.items[i], ctx.cfg->reg.port);
-    }
-    for (i = 0; rc == AGENT_OK && i < ctx.cfg->reg.classic_elb.n; i++) {
-        rc = elb_deregister_instance(api, ctx.cfg->reg.classic_elb.items[i], id);
-        if (rc == AGENT_OK)
-            log_info("deregister: %s removed from classic ELB %s", id,
-                     ctx.cfg->reg.classic_elb.items[i]);
-    }
+        log_errx("deregister: %s", why);
+    if (rc == AGENT_OK)
+        rc = run_aws(&ctx, &api);
     if (rc != AGENT_OK || !o->wait)
         goto out;
     deadline_in(&dl,

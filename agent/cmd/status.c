@@ -12,6 +12,34 @@
 #include "node/state.h"
 
 static void
+print_counts(const char *label, const struct state_counts *c)
+{
+    size_t i;
+
+    printf("  %-13s", label);
+    if (c->n == 0)
+        printf(" unknown");
+    for (i = 0; i < c->n && i < STATE_COUNTS_MAX; i++)
+        printf(" %s=%lld", c->item[i].name, c->item[i].value);
+    printf("\n");
+}
+
+/* The drain object (design.md §8.2), when there was a drain. */
+static void
+print_drain(const struct state_drain *d)
+{
+    if (d->state == DRAIN_STATE_NONE)
+        return;
+    printf("drain: %s (reason: %s), started %s", state_drain_str(d->state),
+           d->reason[0] ? d->reason : "-", d->started[0] ? d->started : "-");
+    if (d->finished[0] != '\0')
+        printf(", finished %s", d->finished);
+    printf("\n");
+    print_counts("start counts:", &d->start_counts);
+    print_counts("last counts:", &d->last_counts);
+}
+
+static void
 print_table(const struct state *st, int running, int interrupted)
 {
     int i;
@@ -40,6 +68,7 @@ print_table(const struct state *st, int running, int interrupted)
     if (st->ready.at[0] != '\0')
         printf(", ready since %s", st->ready.at);
     printf("\n");
+    print_drain(&st->drain);
 }
 
 enum agent_rc

@@ -38,6 +38,33 @@ static const char *const run_results[RUN_RESULT__MAX] = {
 
 static const char *const signalled_names[] = {"lifecycle", "cloudformation", "systemd"};
 
+static const char *const drain_states[DRAIN_STATE__MAX] = {
+    [DRAIN_STATE_NONE] = "",
+    [DRAIN_STATE_DRAINING] = "draining",
+    [DRAIN_STATE_DRAINED] = "drained",
+    [DRAIN_STATE_TIMED_OUT] = "timed_out",
+    [DRAIN_STATE_CANCELLED] = "cancelled",
+};
+
+const char *
+state_drain_str(enum drain_state d)
+{
+    if ((unsigned)d >= DRAIN_STATE__MAX)
+        return "";
+    return drain_states[d];
+}
+
+long long
+state_counts_get(const struct state_counts *c, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < c->n && i < STATE_COUNTS_MAX; i++)
+        if (strcmp(c->item[i].name, name) == 0)
+            return c->item[i].value;
+    return -1;
+}
+
 const char *
 state_step_name(enum step_id id)
 {
@@ -130,6 +157,39 @@ add_text(cJSON *obj, const char *name, const char *value, int keep_empty)
     return item != NULL;
 }
 
+static int
+add_counts(cJSON *obj, const char *name, const struct state_counts *c)
+{
+    cJSON *o = cJSON_AddObjectToObject(obj, name);
+    size_t i;
+    int ok = o != NULL;
+
+    for (i = 0; o != NULL && i < c->n && i < STATE_COUNTS_MAX; i++)
+        ok &= cJSON_AddNumberToObject(o, c->item[i].name, (double)c->item[i].value) != NULL;
+    return ok;
+}
+
+/* The drain object (design.md §4); finished is null while draining. */
+static int
+add_drain(cJSON *root, const struct state_drain *d)
+{
+    cJSON *o = cJSON_AddObjectToObject(root, "drain");
+    int ok = o != NULL;
+
+    if (o == NULL)
+        return 0;
+    ok &= cJSON_AddStringToObject(o, "state", state_drain_str(d->state)) != NULL;
+    ok &= add_text(o, "reason", d->reason, 1);
+    ok &= add_text(o, "started", d->started, 1);
+    if (d->finished[0] != '\0')
+        ok &= add_text(o, "finished", d->finished, 0);
+    else
+        ok &= cJSON_AddNullToObject(o, "finished") != NULL;
+    ok &= add_counts(o, "start_counts", &d->start_counts);
+    ok &= add_counts(o, "last_counts", &d->last_counts);
+    return ok;
+}
+
 enum agent_rc
 state_to_json(const struct state *st, struct buf *out)
 {
@@ -204,6 +264,8 @@ state_to_json(const struct state *st, struct buf *out)
             }
         }
     }
+    if (st->drain.state != DRAIN_STATE_NONE)
+        ok &= add_drain(root, &st->drain);
     if (!ok)
         goto out;
     text = cJSON_Print(root);
@@ -248,12 +310,53 @@ get_int(const cJSON *obj, const char *name, int64_t min, int64_t max, int64_t *o
     return 1;
 }
 
+static int
+get_counts(const cJSON *obj, const char *name, struct state_counts *c)
+{
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(obj, name), *it;
+
+    c->n = 0;
+    if (o == NULL || cJSON_IsNull(o))
+        return 1;
+    if (!cJSON_IsObject(o))
+        return 0;
+    cJSON_ArrayForEach(it, o) {
+        if (c->n >= STATE_COUNTS_MAX || !cJSON_IsNumber(it) || it->string == NULL ||
+            it->valuedouble < -1e15 || it->valuedouble > 1e15 ||
+            str_copy(c->item[c->n].name, sizeof(c->item[c->n].name), it->string) != AGENT_OK)
+            return 0;
+        c->item[c->n].value = (long long)it->valuedouble;
+        c->n++;
+    }
+    return 1;
+}
+
+static int
+get_drain(const cJSON *o, struct state_drain *d)
+{
+    char word[32];
+    int ok = 1, i;
+
+    ok &= get_text(o, "state", word, sizeof(word));
+    d->state = DRAIN_STATE__MAX;
+    for (i = DRAIN_STATE_DRAINING; i < DRAIN_STATE__MAX; i++)
+        if (strcmp(word, drain_states[i]) == 0)
+            d->state = (enum drain_state)i;
+    ok &= d->state != DRAIN_STATE__MAX;
+    ok &= get_text(o, "reason", d->reason, sizeof(d->reason));
+    ok &= get_text(o, "started", d->started, sizeof(d->started));
+    ok &= get_text(o, "finished", d->finished, sizeof(d->finished));
+    ok &= get_counts(o, "start_counts", &d->start_counts);
+    ok &= get_counts(o, "last_counts", &d->last_counts);
+    return ok;
+}
+
 enum agent_rc
 state_from_json(const char *json, size_t len, struct state *st)
 {
     const char *end = NULL;
     cJSON *root;
-    const cJSON *run, *steps, *step, *applied, *ready, *sig, *it;
+    const cJSON *run, *steps, *step, *applied, *ready, *sig, *it, *drain;
     struct state tmp;
     int64_t v = 0;
     char word[32];
@@ -348,6 +451,11 @@ state_from_json(const char *json, size_t len, struct state *st)
                     tmp.ready.signalled |= 1u << i;
         }
     }
+    drain = cJSON_GetObjectItemCaseSensitive(root, "drain");
+    if (cJSON_IsObject(drain))
+        ok &= get_drain(drain, &tmp.drain);
+    else
+        ok &= drain == NULL || cJSON_IsNull(drain);
     cJSON_Delete(root);
     if (!ok)
         return AGENT_ERR_PARSE;
@@ -367,8 +475,22 @@ state_path(const char *dir, const char *name, char *out, size_t cap)
     return AGENT_OK;
 }
 
+static enum agent_rc load(const char *dir, struct state *st, int quiet);
+
 enum agent_rc
 state_load(const char *dir, struct state *st)
+{
+    return load(dir, st, 0);
+}
+
+enum agent_rc
+state_load_quiet(const char *dir, struct state *st)
+{
+    return load(dir, st, 1);
+}
+
+static enum agent_rc
+load(const char *dir, struct state *st, int quiet)
 {
     char path[4096];
     struct buf b;
@@ -381,7 +503,7 @@ state_load(const char *dir, struct state *st)
     rc = fileio_read(path, &b);
     if (rc == AGENT_OK) {
         rc = state_from_json(b.data, b.len, st);
-        if (rc != AGENT_OK)
+        if (rc != AGENT_OK && !quiet)
             log_errx("state: %s: not a wcs-agent state document (version %d)", path, STATE_VERSION);
     }
     buf_cleanup(&b);
@@ -438,8 +560,22 @@ open_lock(const char *dir)
     return fd;
 }
 
+static enum agent_rc lock(const char *dir, int *fd, int quiet);
+
 enum agent_rc
 state_lock(const char *dir, int *fd)
+{
+    return lock(dir, fd, 0);
+}
+
+enum agent_rc
+state_lock_quiet(const char *dir, int *fd)
+{
+    return lock(dir, fd, 1);
+}
+
+static enum agent_rc
+lock(const char *dir, int *fd, int quiet)
 {
     int lfd = open_lock(dir);
 
@@ -449,6 +585,8 @@ state_lock(const char *dir, int *fd)
         int saved = errno;
         close(lfd);
         if (saved == EWOULDBLOCK) {
+            if (quiet)
+                return AGENT_ERR_BUSY;
             log_errx("another wcs-agent run holds the lock %s/%s; try again when it ends "
                      "(wcs-agent status --wait)",
                      dir, STATE_LOCK);

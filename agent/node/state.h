@@ -64,6 +64,36 @@ struct state_step {
     char error[256];  /* short text, "" when none */
 };
 
+/* The drain object of state.json (design.md §4, §8.2). */
+enum drain_state {
+    DRAIN_STATE_NONE, /* no drain yet: the object is absent */
+    DRAIN_STATE_DRAINING,
+    DRAIN_STATE_DRAINED,
+    DRAIN_STATE_TIMED_OUT,
+    DRAIN_STATE_CANCELLED,
+    DRAIN_STATE__MAX
+};
+
+/* The counters a drain watches: drain.until's fields plus connections, connections_websocket. */
+#define STATE_COUNTS_MAX 8
+#define STATE_COUNT_NAME 64
+
+struct state_counts {
+    size_t n;
+    struct {
+        char name[STATE_COUNT_NAME];
+        long long value;
+    } item[STATE_COUNTS_MAX];
+};
+
+struct state_drain {
+    enum drain_state state;
+    char reason[16];   /* scale-in, spot, standby, rebalance, stop, manual */
+    char started[32];  /* RFC 3339 */
+    char finished[32]; /* "" while draining */
+    struct state_counts start_counts, last_counts;
+};
+
 struct state {
     char instance_id[32];
 
@@ -89,6 +119,8 @@ struct state {
         char at[32];
         unsigned signalled; /* STATE_SIGNALLED_* */
     } ready;
+
+    struct state_drain drain; /* design.md §8.2; state DRAIN_STATE_NONE: absent */
 };
 
 /* "discover", ... for a step; NULL out of range. */
@@ -132,6 +164,12 @@ enum agent_rc state_set_aside(const char *dir);
  */
 enum agent_rc state_lock(const char *dir, int *fd);
 
+/* As state_lock(), without logging when another process holds it. */
+enum agent_rc state_lock_quiet(const char *dir, int *fd);
+
+/* As state_load(), without logging a document that does not parse. */
+enum agent_rc state_load_quiet(const char *dir, struct state *st);
+
 /* 1 when another process holds the lock now (for status). */
 int state_lock_held(const char *dir);
 
@@ -139,6 +177,12 @@ int state_lock_held(const char *dir);
 void state_step_set_detail(struct state_step *s, const char *text);
 
 void state_step_set_error(struct state_step *s, const char *text);
+
+/* "draining", "drained", "timed_out", "cancelled"; "" for DRAIN_STATE_NONE. */
+const char *state_drain_str(enum drain_state d);
+
+/* The value of the counter called name, or -1 when it is not recorded. */
+long long state_counts_get(const struct state_counts *c, const char *name);
 
 /* cJSON's version, for `version`. */
 const char *state_json_library_version(void);

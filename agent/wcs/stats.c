@@ -503,3 +503,46 @@ out:
     http_response_cleanup(&resp);
     return rc;
 }
+
+enum agent_rc
+wcs_stats_fetch(const char *url, int64_t timeout_ms, struct stats *out, char *why, size_t cap)
+{
+    struct http_response resp;
+    struct http_request req;
+    enum agent_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    if (why != NULL && cap > 0)
+        why[0] = '\0';
+    memset(&req, 0, sizeof(req));
+    req.method = "GET";
+    req.url = url;
+    req.timeout_ms = timeout_ms > 0 ? timeout_ms : STATS_POLL_TIMEOUT_MAX_MS;
+    req.max_response = STATS_BODY_MAX;
+    req.flags = HTTP_ALLOW_HTTP | HTTP_NO_PROXY;
+    http_response_init(&resp, STATS_BODY_MAX);
+    rc = http_perform(&req, &resp);
+    if (rc != AGENT_OK) {
+        if (resp.fail == HTTP_FAIL_POLICY)
+            rc = AGENT_ERR_INVAL;
+        snprintf(why, cap, "%s",
+                 resp.error[0] != '\0' && rc == AGENT_ERR_INVAL ? resp.error
+                 : resp.fail != HTTP_FAIL_NONE                   ? http_fail_str(resp.fail)
+                                                                 : agent_rc_str(rc));
+    } else if (resp.status != 200) {
+        snprintf(why, cap, "HTTP %ld", resp.status);
+        rc = AGENT_ERR_HTTP;
+    } else {
+        rc = stats_parse(resp.body.data, resp.body.len, out);
+        if (rc == AGENT_ERR_TOOBIG)
+            snprintf(why, cap, "more than %d fields", STATS_MAX_ENTRIES);
+        else if (rc != AGENT_OK)
+            snprintf(why, cap, "%s", agent_rc_str(rc));
+        else if (out->n == 0) {
+            snprintf(why, cap, "no name=value lines");
+            rc = AGENT_ERR_PARSE;
+        }
+    }
+    http_response_cleanup(&resp);
+    return rc;
+}

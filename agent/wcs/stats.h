@@ -132,4 +132,16 @@ enum agent_rc wcs_wait_ready(const char *url, const struct stats_cond *conds, si
                              int64_t interval_ms, int64_t timeout_ms, const struct deadline *dl,
                              stats_heartbeat_fn hb, void *hb_ctx, char *reason, size_t cap);
 
+/*
+ * One read of the stats page: GET url (at most timeout_ms) and parse it into
+ * out (initialised here; release with stats_cleanup() in every case).
+ * AGENT_OK with out->n > 0; otherwise why[cap] says what was wrong ("connection
+ * refused", "HTTP 503", "no name=value lines", ...) and the code is
+ * AGENT_ERR_INVAL (refused by the HTTP policy), AGENT_ERR_HTTP (a status
+ * other than 200), AGENT_ERR_PARSE (no fields) or the http_perform() code.
+ * Never logs (callers log a change of why once).
+ */
+enum agent_rc wcs_stats_fetch(const char *url, int64_t timeout_ms, struct stats *out, char *why,
+                              size_t cap);
+
 #endif
