@@ -64,6 +64,9 @@ struct state_step {
     char error[256];  /* short text, "" when none */
 };
 
+/* An EC2 tag value: 256 characters (bytes here) and the NUL. */
+#define STATE_RESULT_TAG_MAX 257
+
 struct state {
     char instance_id[32];
 
@@ -89,6 +92,9 @@ struct state {
         char at[32];
         unsigned signalled; /* STATE_SIGNALLED_* */
     } ready;
+
+    /* The wcs-agent:result tag value last written (design.md §8.6), "" when none. */
+    char result_tag[STATE_RESULT_TAG_MAX];
 };
 
 /* "discover", ... for a step; NULL out of range. */

@@ -18,6 +18,7 @@
 #include "core/str.h"
 #include "node/ctx.h"
 #include "node/discover.h"
+#include "run/result.h"
 
 typedef enum agent_rc (*step_fn)(struct run_ctx *ctx, struct state_step *rec);
 
@@ -242,7 +243,7 @@ steps_run(const struct run_env *env, const struct run_opts *opts)
     struct run_ctx ctx;
     enum agent_rc rc, failed_rc = AGENT_OK;
     enum step_id failed_at = STEP__MAX;
-    int lock_fd = -1, i, n_changed = 0, n_ok = 0, n_skipped = 0;
+    int lock_fd = -1, i, n_changed = 0, n_ok = 0, n_skipped = 0, published = 0;
     int64_t t0 = clock_mono_ms();
     char failure[256] = "";
 
@@ -322,6 +323,9 @@ steps_run(const struct run_env *env, const struct run_opts *opts)
             ctx.failed = 1;
             snprintf(ctx.failure, sizeof(ctx.failure), "%s: %s", state_step_name(failed_at),
                      ctx.st.steps[failed_at].error);
+            /* The reason outlives the node: console and tag before ABANDON/FAILURE (§8.6). */
+            result_publish(&ctx, failed_at, (double)(clock_mono_ms() - t0) / 1000.0);
+            published = 1;
             clock_rfc3339(clock_now(), rec->started);
             rec->attempts = 1;
             log_set_step(state_step_name(STEP_SIGNAL));
@@ -352,6 +356,8 @@ steps_run(const struct run_env *env, const struct run_opts *opts)
             if (i != STEP_DISCOVER)
                 clock_rfc3339(clock_now(), rec->started);
             rec->attempts = 1;
+            if (i != STEP_DISCOVER)
+                log_last_error_clear();
             log_set_step(state_step_name((enum step_id)i));
             rc = step_table[i](&ctx, rec);
             log_set_step(NULL);
@@ -360,8 +366,10 @@ steps_run(const struct run_env *env, const struct run_opts *opts)
                 rec->duration_ms += ctx.disc_ms;
             if (rc != AGENT_OK) {
                 rec->result = STEP_RESULT_FAILED;
+                /* No words of its own: the innermost cause the step logged (§8.6). */
                 if (rec->error[0] == '\0')
-                    state_step_set_error(rec, agent_rc_str(rc));
+                    state_step_set_error(rec, log_last_error()[0] != '\0' ? log_last_error()
+                                                                          : agent_rc_str(rc));
                 failed_rc = rc;
                 failed_at = (enum step_id)i;
             } else if (rec->result == STEP_RESULT_CHANGED) {
@@ -393,6 +401,8 @@ steps_run(const struct run_env *env, const struct run_opts *opts)
         }
     }
 
+    if (!published)
+        result_publish(&ctx, failed_at, (double)(clock_mono_ms() - t0) / 1000.0);
     clock_rfc3339(clock_now(), ctx.st.run.finished);
     if (failed_at != STEP__MAX) {
         ctx.st.run.result = RUN_RESULT_FAILED;
