@@ -234,9 +234,11 @@ static const struct field ai_fields[] = {
 };
 
 struct ai_user {
-    const char *want;
+    const char *want; /* NULL: every member into rows */
     struct asg_instance *found;
     int n_found;
+    struct asg_instance_row *rows;
+    size_t cap, n_rows;
 };
 
 static int
@@ -247,6 +249,15 @@ ai_finish(struct awsxml_list *l)
 
     if (m->i.asg_name[0] == '\0')
         return awsxml_list_fail(l, AGENT_ERR_PARSE, "empty", "AutoScalingGroupName");
+    if (u->want == NULL) {
+        if (u->n_rows == u->cap)
+            return awsxml_list_fail(l, AGENT_ERR_TOOBIG, "more instances than asked for, at",
+                                    "member");
+        snprintf(u->rows[u->n_rows].instance_id, sizeof(u->rows[u->n_rows].instance_id), "%s",
+                 m->id);
+        u->rows[u->n_rows++].i = m->i;
+        return 0;
+    }
     if (u->n_found == 0 && strcmp(m->id, u->want) == 0) {
         *u->found = m->i;
         u->n_found++;
@@ -264,6 +275,7 @@ asg_parse_instances(const char *xml, size_t len, const char *instance_id, struct
     enum agent_rc rc;
 
     memset(&found, 0, sizeof(found));
+    memset(&u, 0, sizeof(u));
     u.want = instance_id;
     u.found = &found;
     u.n_found = 0;
@@ -537,5 +549,73 @@ asg_describe_instance(struct awsapi *api, const char *instance_id, struct asg_in
     *out = ai;
 out:
     buf_cleanup(&reply);
+    return rc;
+}
+
+enum agent_rc
+asg_parse_instances_all(const char *xml, size_t len, struct asg_instance_row *out, size_t cap,
+                        size_t *n)
+{
+    struct ai_member cur;
+    struct ai_user u;
+    struct table t;
+    enum agent_rc rc;
+
+    memset(&u, 0, sizeof(u));
+    u.rows = out;
+    u.cap = cap;
+    t.fields = ai_fields;
+    t.n_fields = sizeof(ai_fields) / sizeof(ai_fields[0]);
+    t.required = (1u << 0) | (1u << 1) | (1u << 2);
+    t.finish = ai_finish;
+    t.user = &u;
+    rc =
+        mw_run("DescribeAutoScalingInstances", AI_ROOT, AI_MEMBER, &t, &cur, sizeof(cur), xml, len);
+    if (rc == AGENT_OK)
+        *n = u.n_rows;
+    return rc;
+}
+
+enum agent_rc
+asg_describe_instances(struct awsapi *api, const char *const *ids, size_t n_ids,
+                       struct asg_instance_row *out, size_t cap, size_t *n_out)
+{
+    struct aws_param p[ASG_IDS_PER_CALL];
+    char names[ASG_IDS_PER_CALL][32];
+    struct aws_error err;
+    struct buf reply;
+    size_t done = 0, i, n = 0, got;
+    enum agent_rc rc = AGENT_OK;
+
+    if (api == NULL || ids == NULL || out == NULL || n_out == NULL)
+        return AGENT_ERR_INVAL;
+    for (i = 0; i < n_ids; i++) {
+        if (ids[i] == NULL || !str_is_instance_id(ids[i])) {
+            log_errx("autoscaling: DescribeAutoScalingInstances: not an instance id");
+            return AGENT_ERR_INVAL;
+        }
+    }
+    buf_init(&reply, AWSAPI_MAX_RESPONSE);
+    while (done < n_ids) {
+        size_t k = n_ids - done > ASG_IDS_PER_CALL ? ASG_IDS_PER_CALL : n_ids - done;
+
+        for (i = 0; i < k; i++) {
+            snprintf(names[i], sizeof(names[i]), "InstanceIds.member.%zu", i + 1);
+            p[i].name = names[i];
+            p[i].value = ids[done + i];
+        }
+        buf_reset(&reply);
+        rc = call(api, "DescribeAutoScalingInstances", p, k, 1, &reply, &err);
+        if (rc == AGENT_OK)
+            rc = asg_parse_instances_all(reply.data != NULL ? reply.data : "", reply.len, out + n,
+                                         cap - n, &got);
+        if (rc != AGENT_OK)
+            break;
+        n += got;
+        done += k;
+    }
+    buf_cleanup(&reply);
+    if (rc == AGENT_OK)
+        *n_out = n;
     return rc;
 }

@@ -135,4 +135,25 @@ enum agent_rc asg_parse_lifecycle_hooks(const char *xml, size_t len, const char 
 enum agent_rc asg_parse_instances(const char *xml, size_t len, const char *instance_id,
                                   struct asg_instance *out);
 
+/* ---- many instances at once (fleet) ---- */
+
+#define ASG_IDS_PER_CALL 50 /* InstanceIds per DescribeAutoScalingInstances */
+
+struct asg_instance_row {
+    char instance_id[32];
+    struct asg_instance i;
+};
+
+/*
+ * DescribeAutoScalingInstances of ids[0..n_ids) (ASG_IDS_PER_CALL a call),
+ * into out[0..cap), *n_out rows (an instance in no group has no row).
+ * AGENT_ERR_INVAL for a bad id; the awsapi and parser codes.
+ */
+enum agent_rc asg_describe_instances(struct awsapi *api, const char *const *ids, size_t n_ids,
+                                     struct asg_instance_row *out, size_t cap, size_t *n_out);
+
+/* Pure parser behind it: every member, in reply order (AGENT_ERR_TOOBIG over cap). */
+enum agent_rc asg_parse_instances_all(const char *xml, size_t len, struct asg_instance_row *out,
+                                      size_t cap, size_t *n);
+
 #endif

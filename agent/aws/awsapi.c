@@ -59,6 +59,8 @@ static const struct svc_info {
     [AWS_SVC_S3] = {"s3", "s3", "AWS_ENDPOINT_URL_S3"},
     [AWS_SVC_CLOUDFORMATION] = {"cloudformation", "cloudformation",
                                 "AWS_ENDPOINT_URL_CLOUDFORMATION"},
+    [AWS_SVC_CLOUDWATCH] = {"monitoring", "monitoring", "AWS_ENDPOINT_URL_CLOUDWATCH"},
+    [AWS_SVC_EC2] = {"ec2", "ec2", "AWS_ENDPOINT_URL_EC2"},
 };
 
 /* The error codes of aws.md §6.5. */

@@ -40,6 +40,8 @@ enum aws_service {
     AWS_SVC_SECRETSMANAGER,
     AWS_SVC_S3,
     AWS_SVC_CLOUDFORMATION,
+    AWS_SVC_CLOUDWATCH,
+    AWS_SVC_EC2,
     AWS_SVC__MAX
 };
 

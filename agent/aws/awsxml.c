@@ -433,11 +433,12 @@ is_token(const char *s)
     return s != NULL && *s != '\0' && str_is_graphic(s, strlen(s));
 }
 
-/* The root element of an AWS error document (Query protocol or S3). */
+/* The root element of an AWS error document (Query protocol, EC2 or S3). */
 static int
 is_error_root(const char *path)
 {
-    return path != NULL && (strcmp(path, "ErrorResponse") == 0 || strcmp(path, "Error") == 0);
+    return path != NULL && (strcmp(path, "ErrorResponse") == 0 || strcmp(path, "Error") == 0 ||
+                            strcmp(path, "Response") == 0);
 }
 
 /* A name, element path or code from a reply, made safe for a log line (cut at cap). */

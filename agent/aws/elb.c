@@ -29,6 +29,9 @@ struct elb_user {
     /* DescribeInstanceHealth */
     struct elb_instance_health *found;
     int n_found;
+    /* want_id NULL with health: every member into all[0..cap) */
+    struct elb_instance_health *all;
+    size_t cap, n_all;
 };
 
 static int
@@ -47,6 +50,13 @@ elb_finish(struct awsxml_list *l)
     }
     if (!(l->have & F_STATE))
         return awsxml_list_fail(l, AGENT_ERR_PARSE, "member without", "State");
+    if (u->want_id == NULL) {
+        if (u->n_all == u->cap)
+            return awsxml_list_fail(l, AGENT_ERR_TOOBIG, "more instances than room for, at",
+                                    "member");
+        u->all[u->n_all++] = *cur;
+        return 0;
+    }
     if (u->n_found == 0 && strcmp(cur->instance_id, u->want_id) == 0) {
         *u->found = *cur;
         u->n_found++;
@@ -267,6 +277,57 @@ elb_describe_instance_health(struct awsapi *api, const char *lb_name, const char
     log_debug("elb: %s in %s: %s %s", instance_id, lb_name, ih.state, ih.reason_code);
     *out = ih;
 out:
+    buf_cleanup(&reply);
+    return rc;
+}
+
+/* ---- every instance of a load balancer (fleet) ---- */
+
+enum agent_rc
+elb_parse_instance_health_all(const char *xml, size_t len, struct elb_instance_health *out,
+                              size_t cap, size_t *n)
+{
+    struct elb_user u;
+    enum agent_rc rc;
+
+    memset(&u, 0, sizeof(u));
+    u.health = 1;
+    u.all = out;
+    u.cap = cap;
+    rc = elb_run(&u, "DescribeInstanceHealth", IH_ROOT, IH_MEMBER, xml, len);
+    if (rc == AGENT_OK)
+        *n = u.n_all;
+    return rc;
+}
+
+enum agent_rc
+elb_list_instance_health(struct awsapi *api, const char *lb_name, struct elb_instance_health *out,
+                         size_t cap, size_t *n)
+{
+    struct aws_param p[1];
+    struct aws_query q;
+    struct aws_error err;
+    struct buf reply;
+    enum agent_rc rc;
+
+    if (api == NULL || lb_name == NULL || lb_name[0] == '\0' || strlen(lb_name) > LB_NAME_MAX) {
+        log_errx("elb: DescribeInstanceHealth: not a load balancer name");
+        return AGENT_ERR_INVAL;
+    }
+    p[0].name = "LoadBalancerName";
+    p[0].value = lb_name;
+    memset(&q, 0, sizeof(q));
+    q.svc = AWS_SVC_ELB;
+    q.action = "DescribeInstanceHealth";
+    q.version = ELB_VERSION;
+    q.params = p;
+    q.n_params = 1;
+    q.idempotent = 1;
+    buf_init(&reply, AWSAPI_MAX_RESPONSE);
+    rc = awsapi_query(api, &q, &reply, &err);
+    if (rc == AGENT_OK)
+        rc = elb_parse_instance_health_all(reply.data != NULL ? reply.data : "", reply.len, out,
+                                           cap, n);
     buf_cleanup(&reply);
     return rc;
 }

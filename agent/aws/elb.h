@@ -84,4 +84,15 @@ enum agent_rc elb_parse_instances_reply(const char *xml, size_t len, const char 
 enum agent_rc elb_parse_instance_health(const char *xml, size_t len, const char *instance_id,
                                         struct elb_instance_health *out);
 
+/*
+ * DescribeInstanceHealth of every instance of lb_name (fleet), into
+ * out[0..cap), *n of them; AGENT_ERR_TOOBIG over cap; the awsapi codes.
+ */
+enum agent_rc elb_list_instance_health(struct awsapi *api, const char *lb_name,
+                                       struct elb_instance_health *out, size_t cap, size_t *n);
+
+/* Pure parser behind it: every InstanceStates member, in reply order. */
+enum agent_rc elb_parse_instance_health_all(const char *xml, size_t len,
+                                            struct elb_instance_health *out, size_t cap, size_t *n);
+
 #endif

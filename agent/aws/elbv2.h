@@ -81,4 +81,43 @@ enum agent_rc elbv2_parse_target_health(const char *xml, size_t len, const char 
  */
 enum agent_rc elbv2_parse_empty_reply(const char *xml, size_t len, const char *action);
 
+/* ---- every target of a group, and a group's settings (fleet, doctor) ---- */
+
+/*
+ * DescribeTargetHealth of every target of tg_arn, into out[0..cap), *n of
+ * them.  The same checks and codes as elbv2_describe_target_health();
+ * AGENT_ERR_TOOBIG when the group has more than cap targets.
+ */
+enum agent_rc elbv2_list_target_health(struct awsapi *api, const char *tg_arn,
+                                       struct elbv2_target_health *out, size_t cap, size_t *n);
+
+/* Pure parser behind it: every member, in reply order. */
+enum agent_rc elbv2_parse_target_health_all(const char *xml, size_t len,
+                                            struct elbv2_target_health *out, size_t cap, size_t *n);
+
+struct elbv2_target_group {
+    char arn[ELBV2_ID_MAX * 2];
+    char health_check_port[16];     /* "traffic-port" or a number */
+    char health_check_path[1024];   /* "" for TCP checks */
+    char health_check_protocol[16]; /* HTTP, HTTPS, TCP, ... */
+    int deregistration_delay_s;     /* -1 when the attributes do not say */
+};
+
+/*
+ * DescribeTargetGroups and DescribeTargetGroupAttributes of tg_arn: the
+ * health check and the deregistration delay.  Read-only.  The awsapi codes;
+ * AGENT_ERR_ABSENT when the reply describes no group; the parser's codes.
+ */
+enum agent_rc elbv2_describe_target_group(struct awsapi *api, const char *tg_arn,
+                                          struct elbv2_target_group *out);
+
+/*
+ * Pure parser of a DescribeTargetGroups reply (attributes 0: the first
+ * group's health check fields) or a DescribeTargetGroupAttributes reply
+ * (attributes 1: deregistration_delay.timeout_seconds, 0-3600), into *out
+ * (only those fields written).
+ */
+enum agent_rc elbv2_parse_target_group(const char *xml, size_t len, int attributes,
+                                       struct elbv2_target_group *out);
+
 #endif

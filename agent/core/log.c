@@ -433,6 +433,33 @@ emit(enum log_level lvl, const char *msg)
     buf_cleanup(&line);
 }
 
+/* The last error-level message, redacted (the innermost cause of a failure, §8.6). */
+static char last_error[512];
+
+static void
+remember_error(const char *msg)
+{
+    char *red = log_redact(msg);
+
+    if (red == NULL)
+        return;
+    snprintf(last_error, sizeof(last_error), "%s", red);
+    str_wipe(red, strlen(red));
+    free(red);
+}
+
+const char *
+log_last_error(void)
+{
+    return last_error;
+}
+
+void
+log_last_error_clear(void)
+{
+    last_error[0] = '\0';
+}
+
 static void vlog(enum log_level lvl, int with_errno, int saved_errno, const char *fmt, va_list ap)
     __attribute__((format(printf, 4, 0)));
 
@@ -471,13 +498,19 @@ vlog(enum log_level lvl, int with_errno, int saved_errno, const char *fmt, va_li
             memcpy(full, msg, ml);
             memcpy(full + ml, ": ", 2);
             memcpy(full + ml + 2, es, el + 1);
+            if (lvl == LOG_LVL_ERR)
+                remember_error(full);
             emit(lvl, full);
             str_wipe(full, ml + el + 2);
             free(full);
         } else {
+            if (lvl == LOG_LVL_ERR)
+                remember_error(msg);
             emit(lvl, msg);
         }
     } else {
+        if (lvl == LOG_LVL_ERR)
+            remember_error(msg);
         emit(lvl, msg);
     }
     /* The message may have held a secret before redaction. */

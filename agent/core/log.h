@@ -64,6 +64,15 @@ void log_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define LOG_REDACT_LINE_MIN 8
 
 /*
+ * The last error-level message (redacted, without prefix or step), "" when
+ * none was logged since log_last_error_clear(): the innermost cause of a
+ * failure that an outer step describes in its own words (design.md §8.6).
+ */
+const char *log_last_error(void);
+
+void log_last_error_clear(void);
+
+/*
  * Registers a secret value (copied; wiped when removed) so that it never
  * appears in a log line or anything passed through log_redact().  Its
  * variants are registered too: the value without leading and trailing

@@ -266,6 +266,8 @@ state_to_json(const struct state *st, struct buf *out)
     }
     if (st->drain.state != DRAIN_STATE_NONE)
         ok &= add_drain(root, &st->drain);
+    /* The wcs-agent:result tag last written (§8.6); absent until the first. */
+    ok &= add_text(root, "result_tag", st->result_tag, 0);
     if (!ok)
         goto out;
     text = cJSON_Print(root);
@@ -456,6 +458,7 @@ state_from_json(const char *json, size_t len, struct state *st)
         ok &= get_drain(drain, &tmp.drain);
     else
         ok &= drain == NULL || cJSON_IsNull(drain);
+    ok &= get_text(root, "result_tag", tmp.result_tag, sizeof(tmp.result_tag));
     cJSON_Delete(root);
     if (!ok)
         return AGENT_ERR_PARSE;

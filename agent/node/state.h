@@ -80,6 +80,7 @@ enum drain_state {
 
 struct state_counts {
     size_t n;
+
     struct {
         char name[STATE_COUNT_NAME];
         long long value;
@@ -93,6 +94,9 @@ struct state_drain {
     char finished[32]; /* "" while draining */
     struct state_counts start_counts, last_counts;
 };
+
+/* An EC2 tag value: 256 characters (bytes here) and the NUL. */
+#define STATE_RESULT_TAG_MAX 257
 
 struct state {
     char instance_id[32];
@@ -121,6 +125,8 @@ struct state {
     } ready;
 
     struct state_drain drain; /* design.md §8.2; state DRAIN_STATE_NONE: absent */
+    /* The wcs-agent:result tag value last written (design.md §8.6), "" when none. */
+    char result_tag[STATE_RESULT_TAG_MAX];
 };
 
 /* "discover", ... for a step; NULL out of range. */

@@ -126,7 +126,11 @@ run_resolve_value(struct run_ctx *ctx, const char *key, const char *value, struc
             rc = sm_get_secret_value(api, ref.name, ref.field, out);
         else
             rc = s3_get_object(api, ref.bucket, ref.key, out->max, out);
-        if (rc != AGENT_OK)
+        if (rc == AGENT_ERR_AWS && awsapi_last_error(api) != NULL)
+            /* The innermost cause: the AWS code and message, not "aws error" (§8.6). */
+            snprintf(err, errcap, "%s: %s: %s: %.200s", key, value, awsapi_last_error(api)->code,
+                     awsapi_last_error(api)->message);
+        else if (rc != AGENT_OK)
             snprintf(err, errcap, "%s: %s: %s", key, value, agent_rc_str(rc));
         break;
     default:

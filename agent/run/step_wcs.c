@@ -127,7 +127,10 @@ step_configure(struct run_ctx *ctx, struct state_step *rec)
     rc = wcs_configure_props(props, &edits, ctx->opts->dry_run, ctx->opts->dry_run ? &diff : NULL,
                              &changed);
     if (rc != AGENT_OK) {
-        state_step_set_error(rec, "cannot update flashphoner.properties");
+        /* The innermost cause (the missing folder, the refused write), not only our words. */
+        snprintf(why, sizeof(why), "cannot update flashphoner.properties%s%.200s",
+                 log_last_error()[0] != '\0' ? ": " : "", log_last_error());
+        state_step_set_error(rec, why);
         goto out;
     }
     if (strcmp(cfg->wcs.heap, "keep") != 0) {

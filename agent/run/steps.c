@@ -19,6 +19,7 @@
 #include "core/str.h"
 #include "node/ctx.h"
 #include "node/discover.h"
+#include "run/result.h"
 #include "run/retry.h"
 
 static enum agent_rc step_discover(struct run_ctx *ctx, struct state_step *rec);
@@ -295,7 +296,7 @@ steps_run(const struct run_env *env, const struct run_opts *opts)
     struct run_ctx ctx;
     enum agent_rc rc, failed_rc = AGENT_OK;
     enum step_id failed_at = STEP__MAX;
-    int lock_fd = -1, i, n_changed = 0, n_ok = 0, n_skipped = 0;
+    int lock_fd = -1, i, n_changed = 0, n_ok = 0, n_skipped = 0, published = 0;
     int64_t t0 = clock_mono_ms();
     char failure[256] = "";
 
@@ -385,6 +386,9 @@ steps_run(const struct run_env *env, const struct run_opts *opts)
             snprintf(ctx.failure, sizeof(ctx.failure), "%s: %s", state_step_name(failed_at),
                      ctx.st.steps[failed_at].error);
             interrupt_acknowledge(); /* a SIGTERM that stopped the run does not stop this */
+            /* The reason outlives the node: console and tag before ABANDON/FAILURE (§8.6). */
+            result_publish(&ctx, failed_at, (double)(clock_mono_ms() - t0) / 1000.0);
+            published = 1;
             clock_rfc3339(clock_now(), rec->started);
             rec->attempts = 1;
             log_set_step(state_step_name(STEP_SIGNAL));
@@ -418,6 +422,8 @@ steps_run(const struct run_env *env, const struct run_opts *opts)
         } else {
             if (i != STEP_DISCOVER)
                 clock_rfc3339(clock_now(), rec->started);
+            if (i != STEP_DISCOVER)
+                log_last_error_clear();
             log_set_step(state_step_name((enum step_id)i));
             rc = run_step_retrying(&ctx, (enum step_id)i, step_table[i], rec);
             log_set_step(NULL);
@@ -430,8 +436,10 @@ steps_run(const struct run_env *env, const struct run_opts *opts)
             }
             if (rc != AGENT_OK) {
                 rec->result = STEP_RESULT_FAILED;
+                /* No words of its own: the innermost cause the step logged (§8.6). */
                 if (rec->error[0] == '\0')
-                    state_step_set_error(rec, agent_rc_str(rc));
+                    state_step_set_error(rec, log_last_error()[0] != '\0' ? log_last_error()
+                                                                          : agent_rc_str(rc));
                 failed_rc = rc;
                 failed_at = (enum step_id)i;
             } else if (rec->result == STEP_RESULT_CHANGED) {
@@ -463,6 +471,8 @@ steps_run(const struct run_env *env, const struct run_opts *opts)
         }
     }
 
+    if (!published)
+        result_publish(&ctx, failed_at, (double)(clock_mono_ms() - t0) / 1000.0);
     clock_rfc3339(clock_now(), ctx.st.run.finished);
     if (failed_at != STEP__MAX) {
         ctx.st.run.result = RUN_RESULT_FAILED;
