@@ -10,6 +10,8 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -413,4 +415,25 @@ spawn_result_cleanup(struct spawn_result *r)
     if (r == NULL)
         return;
     buf_cleanup(&r->output);
+}
+
+void
+spawn_last_line(const struct buf *output, char *out, size_t cap)
+{
+    const char *s = buf_cstr(output), *e = s + output->len, *b;
+    char tmp[160];
+    char *red;
+
+    out[0] = '\0';
+    while (e > s && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+    b = e;
+    while (b > s && b[-1] != '\n')
+        b--;
+    if (b == e)
+        return;
+    snprintf(tmp, sizeof(tmp), "%.*s", (int)(e - b), b);
+    red = log_redact(tmp);
+    snprintf(out, cap, "%s", red != NULL ? red : "(output not shown)");
+    free(red);
 }

@@ -44,4 +44,10 @@ enum agent_rc spawn_run(const struct spawn_opts *o, struct spawn_result *r);
 
 void spawn_result_cleanup(struct spawn_result *r);
 
+/*
+ * The last non-empty line of a child's output, cut to 159 bytes and
+ * redacted (log_redact), into out[cap]; "" when there is none.
+ */
+void spawn_last_line(const struct buf *output, char *out, size_t cap);
+
 #endif

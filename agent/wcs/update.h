@@ -56,10 +56,6 @@
 #define WCS_UPDATE_LOW_SPEED_MS 60000
 /* Download attempts in one call; an attempt is repeated only when the last one made progress. */
 #define WCS_UPDATE_ATTEMPTS 3
-/* Each tar run (list, extract) is killed after this long. */
-#define WCS_UPDATE_TAR_TIMEOUT_MS (10LL * 60 * 1000)
-/* The largest tar listing accepted (about 100 000 entries). */
-#define WCS_UPDATE_LISTING_MAX (16u * 1024u * 1024u)
 
 struct wcs_update_opts {
     const char *url;                 /* update.url: https, or plain http to a loopback host only */
@@ -115,31 +111,5 @@ struct wcs_update_result {
  * Every failure is logged once, as "update: ...".
  */
 enum agent_rc wcs_update(const struct wcs_update_opts *o, struct wcs_update_result *res);
-
-/* What wcs_update_check_listing() learned from a tarball listing. */
-struct wcs_update_layout {
-    char *top;            /* the top folder ("" when install.sh is at the root); malloc'd */
-    char *install_member; /* the stored name of install.sh; malloc'd */
-    char *version_member; /* the stored name of WCS.version; malloc'd */
-    size_t entries;       /* number of entries listed */
-};
-
-/*
- * Checks the output of `tar --list --verbose --numeric-owner
- * --quoting-style=c` (text[0..len), borrowed) with the rules of step 2,
- * and finds the top folder, install.sh and WCS.version.  Lines starting
- * with "tar: " (diagnostics) are ignored.  On success fills *out (release
- * with wcs_update_layout_free()).  Returns AGENT_OK; AGENT_ERR_INVAL for a
- * refused entry; AGENT_ERR_PARSE for a line that is not a GNU tar listing
- * line, an empty listing, or no install.sh / WCS.version at the top;
- * AGENT_ERR_NOMEM.  reason[cap] (may be NULL when cap is 0) gets a short
- * reason naming the entry on failure.  Never logs.  Exposed for tests and
- * the fuzz target.
- */
-enum agent_rc wcs_update_check_listing(const char *text, size_t len, struct wcs_update_layout *out,
-                                       char *reason, size_t cap);
-
-/* Frees the strings of l and clears it; accepts NULL. */
-void wcs_update_layout_free(struct wcs_update_layout *l);
 
 #endif

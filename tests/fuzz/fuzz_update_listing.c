@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "wcs/update.h"
+#include "wcs/tarball.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -31,12 +31,12 @@ has_dotdot(const char *s)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct wcs_update_layout lay;
+    struct tarball_layout lay;
     char reason[128];
     enum agent_rc rc;
 
     memset(&lay, 0, sizeof(lay));
-    rc = wcs_update_check_listing((const char *)data, size, &lay, reason, sizeof(reason));
+    rc = tarball_check_listing((const char *)data, size, &lay, reason, sizeof(reason));
     if (memchr(reason, '\0', sizeof(reason)) == NULL)
         abort();
     if (rc == AGENT_OK) {
@@ -52,6 +52,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (rc != AGENT_ERR_INVAL && rc != AGENT_ERR_PARSE && rc != AGENT_ERR_NOMEM) {
         abort();
     }
-    wcs_update_layout_free(&lay);
+    tarball_layout_free(&lay);
     return 0;
 }
