@@ -1,7 +1,7 @@
 /*
  * fixture: what several cmocka test files share: a temporary folder removed
  * with everything in it, and the agent's log captured in a file so a test
- * can read what was logged.  Header-only (static inline), included after
+ * can read what was logged; small file helpers.  Header-only (static inline), included after
  * <cmocka.h> by the test files that use it.
  */
 #ifndef TESTS_UNIT_FIXTURE_H
@@ -9,11 +9,15 @@
 
 #include <sys/stat.h>
 
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
+#include "core/buf.h"
+#include "core/fileio.h"
 #include "core/log.h"
 
 static char fx_dir[256];
@@ -81,6 +85,61 @@ fx_path(const char *name)
     i = (i + 1) % 4;
     snprintf(p[i], sizeof(p[i]), "%s/%s", fx_dir, name);
     return p[i];
+}
+
+static inline void
+fx_write_file(const char *path, const char *text, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    assert_int_equal(fchmod(fd, mode), 0);
+    close(fd);
+}
+
+/* The file's bytes (a static buffer, reused by the next call), or NULL when it does not exist. */
+static inline const char *
+fx_read_text(const char *path)
+{
+    static struct buf b;
+
+    buf_cleanup(&b);
+    buf_init(&b, 8u * 1024u * 1024u);
+    if (fileio_read(path, &b) == AGENT_ERR_ABSENT)
+        return NULL;
+    return buf_cstr(&b);
+}
+
+static inline void
+fx_assert_text(const char *got, const char *want)
+{
+    if (got == NULL)
+        fail_msg("no file, wanted:\n%s", want);
+    if (strcmp(got, want) != 0)
+        fail_msg("--- got ---\n%s\n--- want ---\n%s\n", got, want);
+}
+
+/* The diff with "PATH" standing for the file's path without its leading '/'. */
+static inline void
+fx_assert_diff(const struct buf *diff, const char *tmpl, const char *path)
+{
+    struct buf want;
+    const char *p;
+
+    buf_init(&want, 1u << 20);
+    while (*path == '/')
+        path++;
+    for (p = tmpl; *p != '\0';) {
+        if (strncmp(p, "PATH", 4) == 0) {
+            buf_puts(&want, path);
+            p += 4;
+        } else {
+            buf_putc(&want, *p++);
+        }
+    }
+    fx_assert_text(buf_cstr(diff), buf_cstr(&want));
+    buf_cleanup(&want);
 }
 
 #endif

@@ -1,14 +1,16 @@
 /*
- * cdn: the rendering half of the configure step (design.md §1, §3.2).
+ * configure: the rendering and the writing of the configure step (design.md
+ * §1, §3.2).
  *
  * From the effective config values (placeholders already expanded by
  * config/) and the discovered addresses, wcs_render_edits() computes the
  * list of edits for flashphoner.properties; wcs_configure_props() applies
  * such a list to the file with the props line-model editor, keeping
  * comments, order and unknown lines, and writes it only when its bytes
- * change.  wcs_configure_heap() sets -Xms/-Xmx in wcs-core.properties for
- * wcs.heap.  Both write "<file>.bak" (the previous bytes, same owner and
- * mode) before replacing the file atomically, keeping its owner and mode.
+ * change, after writing "<file>.bak" (the previous bytes, same owner and
+ * mode), replacing the file atomically and keeping its owner and mode.
+ * wcs/heap.c edits wcs-core.properties the same way, with the writing
+ * helpers at the end of this header.
  *
  * The CDN keys (wcs.md §5, verified in the Flashphoner CDN pages):
  *   cdn.role unset       nothing (every cdn_* key is left alone)
@@ -27,8 +29,10 @@
  * Values are logged only as key names; the diff holds values, so a caller
  * that prints it passes it through log_redact() first.
  */
-#ifndef AGENT_WCS_CDN_H
-#define AGENT_WCS_CDN_H
+#ifndef AGENT_WCS_CONFIGURE_H
+#define AGENT_WCS_CONFIGURE_H
+
+#include <sys/stat.h>
 
 #include <stddef.h>
 
@@ -36,18 +40,12 @@
 #include "core/buf.h"
 #include "core/rc.h"
 
-/* The largest file wcs_configure_props() and wcs_configure_heap() read. */
+/* The largest file wcs_configure_props() and wcs_configure_heap() (wcs/heap.h) read. */
 #define WCS_CONF_MAX (4u * 1024u * 1024u)
 
 /* The longest key and value accepted in an edit, in bytes. */
 #define WCS_EDIT_KEY_MAX   256
 #define WCS_EDIT_VALUE_MAX (64u * 1024u)
-
-/* Lines of context around each hunk of wcs_diff_unified(). */
-#define WCS_DIFF_CONTEXT 3
-
-/* The smallest heap wcs.heap = N% may give, in MiB (refused below). */
-#define WCS_HEAP_MIN_MB 64
 
 /* One edit of a properties file: value NULL removes the key. */
 struct wcs_edit {
@@ -129,7 +127,7 @@ enum agent_rc wcs_render_edits(const struct wcs_render_input *in, struct wcs_edi
  * and its target edited): reads it (at most WCS_CONF_MAX bytes), parses it
  * with props, sets each edit (value NULL: removes the key; a key already
  * absent is no change), serialises it.  When the bytes differ: *changed = 1,
- * the unified diff (wcs_diff_unified, labelled with path) is appended to
+ * the unified diff (diff_unified, labelled with path) is appended to
  * diff when diff is not NULL, and unless dry_run "<path>.bak" is written
  * with the previous bytes (same owner, group and mode as path), then path
  * is replaced atomically keeping its owner, group and mode.  When they do
@@ -147,62 +145,26 @@ enum agent_rc wcs_configure_props(const char *path, const struct wcs_edits *edit
                                   struct buf *diff, int *changed);
 
 /*
- * Reads MemTotal (kB) from a /proc/meminfo-style file (path NULL:
- * /proc/meminfo) into *out_kb.  Returns AGENT_OK; AGENT_ERR_ABSENT (logged)
- * when the file or its MemTotal line is missing; AGENT_ERR_PARSE (logged)
- * for a malformed MemTotal line; AGENT_ERR_IO.
- */
-enum agent_rc wcs_meminfo_total_kb(const char *path, long *out_kb);
-
-/*
- * Turns a wcs.heap value into the JVM size written after -Xms/-Xmx, into
- * out[cap]:
- *   "4g", "512M", "1048576"  the number and unit as given, unit lower-cased
- *                            (k, m, g; none = bytes, as Java reads it)
- *   "50%"                    that share of mem_total_kb, rounded down to
- *                            whole MiB: "8011m"; at least WCS_HEAP_MIN_MB
- * Returns AGENT_OK; AGENT_ERR_ABSENT for "keep" (nothing to set);
- * AGENT_ERR_CONFIG for a malformed value, a share outside 1..100, a share
- * of an unknown memory size (mem_total_kb <= 0) or under WCS_HEAP_MIN_MB;
- * AGENT_ERR_TOOBIG when out is too small.  Never logs.
- */
-enum agent_rc wcs_heap_value(const char *heap, long mem_total_kb, char *out, size_t cap);
-
-/*
- * Sets the heap in wcs-core.properties (core_props_path), the file WCS's
- * bin/setenv.sh reads (wcs.md §2): lines that start with '-' (after
- * leading blanks) are options, those between "### SERVER OPTIONS ###" and
- * "### JVM OPTIONS ###" go to the server, all others to the JVM; '#'
- * starts a comment.  For heap = "keep" nothing is read or written
- * (*changed = 0).  Otherwise, in the JVM part, every option token that
- * starts with -Xms or -Xmx is removed (a line left without tokens is
- * deleted, comments stay), and the two lines "-Xms<size>" and
- * "-Xmx<size>" (the same size, from wcs_heap_value) are put where the first
- * removed token was, else right after the "### JVM OPTIONS ###" line, else
- * at the end (after a new "### JVM OPTIONS ###" line when the file has a
- * SERVER OPTIONS part that runs to its end).  New lines use the file's line
- * terminator ("\r\n" when most lines have it, else "\n").  Writing, dry_run,
- * diff and *changed work as in wcs_configure_props().
+ * The writing helpers of wcs_configure_props(), shared with wcs/heap.c.
  *
- * Returns AGENT_OK; wcs_heap_value's AGENT_ERR_CONFIG (logged, naming
- * wcs.heap); AGENT_ERR_ABSENT, AGENT_ERR_TOOBIG, AGENT_ERR_IO,
- * AGENT_ERR_NOMEM as wcs_configure_props().
+ * wcs_configure_resolve: follows a symbolic link at path so that the file it
+ * names is edited (the link stays); *real is malloc'd, *st its stat.
+ * AGENT_ERR_ABSENT when it does not exist, AGENT_ERR_INVAL when not a
+ * regular file, AGENT_ERR_IO, AGENT_ERR_NOMEM; logged.
+ *
+ * wcs_configure_read: reads path into out (initialised here, at most
+ * WCS_CONF_MAX bytes); fileio_read's codes, AGENT_ERR_ABSENT logged.
+ *
+ * wcs_configure_commit: compares old and new; when they differ appends the
+ * diff (labelled with label, the path the caller was given) to diff when
+ * not NULL and, unless dry_run, writes "<real>.bak" with the old bytes and
+ * replaces real atomically, both keeping st's owner, group and mode.
+ * *changed says whether they differed.
  */
-enum agent_rc wcs_configure_heap(const char *core_props_path, const char *heap, long mem_total_kb,
-                                 int dry_run, struct buf *diff, int *changed);
-
-/*
- * Appends to out a unified diff (context WCS_DIFF_CONTEXT) from a[0..alen)
- * to b[0..blen), with the header "--- a/<label>\n+++ b/<label>\n" (leading
- * slashes of label dropped), "@@ -l,n +l,n @@" hunks and " ", "-", "+"
- * lines, and "\ No newline at end of file" after a last line without one.
- * Lines end at "\n" and keep their "\r".  Nothing is appended when the two
- * are equal.  Very different inputs (more than 1024 changed lines after the
- * common start and end) give one hunk that replaces the whole middle.
- * Returns AGENT_OK; AGENT_ERR_TOOBIG past out's max; AGENT_ERR_NOMEM; out
- * is unchanged on failure.
- */
-enum agent_rc wcs_diff_unified(const char *label, const char *a, size_t alen, const char *b,
-                               size_t blen, struct buf *out);
+enum agent_rc wcs_configure_resolve(const char *path, char **real, struct stat *st);
+enum agent_rc wcs_configure_read(const char *path, struct buf *out);
+enum agent_rc wcs_configure_commit(const char *label, const char *real, const struct stat *st,
+                                   const struct buf *old, const struct buf *new, int dry_run,
+                                   struct buf *diff, int *changed);
 
 #endif
