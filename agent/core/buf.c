@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "core/secmem.h"
-#include "core/str.h"
 
 /* The first allocation; later ones double, clipped to max + 1. */
 #define BUF_MIN_CAP 64
@@ -165,7 +164,7 @@ buf_reset(struct buf *b)
     if (b->data == NULL)
         return;
     if (b->secret)
-        str_wipe(b->data, b->cap);
+        secmem_wipe(b->data, b->cap);
     b->len = 0;
     b->data[0] = '\0';
 }

@@ -6,7 +6,7 @@
 
 #include <unistd.h>
 
-#include "core/str.h"
+#include <openssl/crypto.h>
 
 enum agent_rc
 secmem_harden_process(void)
@@ -56,10 +56,17 @@ secmem_alloc(size_t n, size_t *got)
 }
 
 void
+secmem_wipe(void *p, size_t n)
+{
+    if (p != NULL && n > 0)
+        OPENSSL_cleanse(p, n);
+}
+
+void
 secmem_free(void *p, size_t got)
 {
     if (p == NULL)
         return;
-    str_wipe(p, got);
+    secmem_wipe(p, got);
     munmap(p, got);
 }

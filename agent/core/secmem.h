@@ -29,6 +29,13 @@ enum agent_rc secmem_harden_process(void);
  */
 void *secmem_alloc(size_t n, size_t *got);
 
+/*
+ * Overwrites n bytes in a way the compiler cannot remove (OPENSSL_cleanse);
+ * accepts NULL.  The wipe primitive of core/: buf and str use it, and it
+ * uses neither, so there is no include circle.
+ */
+void secmem_wipe(void *p, size_t n);
+
 /* Wipes and unmaps what secmem_alloc() returned (got bytes); accepts NULL. */
 void secmem_free(void *p, size_t got);
 

@@ -10,6 +10,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "core/secmem.h"
+
 enum agent_rc
 str_copy(char *dst, size_t cap, const char *src)
 {
@@ -206,8 +208,7 @@ str_ncasecmp(const char *a, const char *b, size_t n)
 void
 str_wipe(void *p, size_t n)
 {
-    if (p != NULL && n > 0)
-        OPENSSL_cleanse(p, n);
+    secmem_wipe(p, n);
 }
 
 void
