@@ -9,51 +9,68 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "aws/awsxml.h"
+#include "cmd/check_config.h"
+#include "cmd/cmd.h"
 #include "cmd/deregister.h"
 #include "cmd/drain.h"
-#include "cmd/inspect.h"
+#include "cmd/metadata.h"
+#include "cmd/run.h"
 #include "cmd/seal.h"
 #include "cmd/status.h"
+#include "cmd/version.h"
 #include "cmd/watch.h"
 #include "config/config.h"
 #include "core/log.h"
 #include "core/rc.h"
 #include "core/secmem.h"
-#include "core/str.h"
 #include "net/http.h"
-#include "node/state.h"
-#include "run/steps.h"
-
-#ifndef AGENT_INIH_VERSION
-#define AGENT_INIH_VERSION "unknown"
-#endif
+#include "node/env.h"
 
 #define MAX_SETS 256
 
-static const char usage_text[] =
-    "usage: wcs-agent [GLOBAL OPTIONS] COMMAND [COMMAND OPTIONS]\n"
-    "\n"
-    "commands:\n"
-    "  run [--only S1,S2] [--skip S1,S2] [--force] [--dry-run]\n"
-    "                        bring this instance into service (steps: discover, secrets,\n"
-    "                        update, configure, licence, tls, service, ready, register, signal)\n"
-    "  plan                  the same as run --dry-run\n"
-    "  status [--json] [--wait] [--timeout SECONDS]\n"
-    "                        the last or current run, step by step\n"
-    "  metadata [--json] [PATH]\n"
-    "                        the instance facts from IMDSv2, or the raw value under PATH\n"
-    "  check-config          list every configuration error; print the effective config\n"
-    "  deregister [--wait] [--timeout SECONDS] [--on-stop]\n"
-    "                        remove this instance from its load balancers (--on-stop: only\n"
-    "                        when register.deregister_on_stop is true, for ExecStop)\n"
-    "  seal                  prepare the instance for Create Image\n"
-    "  watch                 the long-running half: lifecycle, Spot and rebalance notices,\n"
-    "                        drains (under wcs-agent-watch.service)\n"
-    "  drain [--timeout S] [--reason TEXT]\n"
-    "                        take this node out of service without cutting its calls\n"
-    "  undrain               cancel a drain or return a drained node to service\n"
-    "  version               program and library versions\n"
+/* One line per command: its name, its function (cmd/NAME.h) and its lines of the usage text. */
+struct command {
+    const char *name;
+    int (*fn)(const struct run_env *env, int argc, char **argv);
+    int net; /* 1: needs libcurl (http_global_init) */
+    const char *help;
+};
+
+static const struct command commands[] = {
+    {"run", cmd_run, 1,
+     "  run [--only S1,S2] [--skip S1,S2] [--force] [--dry-run]\n"
+     "                        bring this instance into service (steps: discover, secrets,\n"
+     "                        update, configure, licence, tls, service, ready, register, signal)\n"},
+    {"plan", cmd_plan, 1, "  plan                  the same as run --dry-run\n"},
+    {"status", cmd_status, 1,
+     "  status [--json] [--wait] [--timeout SECONDS]\n"
+     "                        the last or current run, step by step\n"},
+    {"metadata", cmd_metadata, 1,
+     "  metadata [--json] [PATH]\n"
+     "                        the instance facts from IMDSv2, or the raw value under PATH\n"},
+    {"check-config", cmd_check_config, 1,
+     "  check-config          list every configuration error; print the effective config\n"},
+    {"deregister", cmd_deregister, 1,
+     "  deregister [--wait] [--timeout SECONDS] [--on-stop]\n"
+     "                        remove this instance from its load balancers (--on-stop: only\n"
+     "                        when register.deregister_on_stop is true, for ExecStop)\n"},
+    {"seal", cmd_seal, 1, "  seal                  prepare the instance for Create Image\n"},
+    {"watch", cmd_watch, 1,
+     "  watch                 the long-running half: lifecycle, Spot and rebalance notices,\n"
+     "                        drains (under wcs-agent-watch.service)\n"},
+    {"drain", cmd_drain, 1,
+     "  drain [--timeout S] [--reason TEXT]\n"
+     "                        take this node out of service without cutting its calls\n"},
+    {"undrain", cmd_undrain, 1,
+     "  undrain               cancel a drain or return a drained node to service\n"},
+    {"version", cmd_version, 0, "  version               program and library versions\n"},
+};
+
+static const char usage_head[] = "usage: wcs-agent [GLOBAL OPTIONS] COMMAND [COMMAND OPTIONS]\n"
+                                 "\n"
+                                 "commands:\n";
+
+static const char usage_tail[] =
     "\n"
     "global options:\n"
     "  -c, --config FILE     config file (default " CONFIG_DEFAULT_PATH ", or $WCS_AGENT_CONFIG)\n"
@@ -67,182 +84,15 @@ static const char usage_text[] =
     "exit status: 0 ok, 1 a step failed, 3 no run recorded (status), 4 run in progress\n"
     "(status), 64 usage, 75 temporary failure, 78 configuration error\n";
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* Usage errors go to stderr directly: they come before logging is set up. */
-static int
-usage_error(const char *fmt, ...)
-{
-    va_list ap;
-
-    fprintf(stderr, "wcs-agent: ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\nTry 'wcs-agent --help'.\n");
-    return 64;
-}
-
-/* Resets getopt for a command's own options; argv[0] is the command name. */
 static void
-reset_getopt(void)
+usage(void)
 {
-    optind = 1;
-    opterr = 0;
-}
+    size_t i;
 
-static int
-cmd_run(const struct run_env *env, int argc, char **argv, int plan)
-{
-    static const struct option opts[] = {{"only", required_argument, NULL, 'o'},
-                                         {"skip", required_argument, NULL, 's'},
-                                         {"force", no_argument, NULL, 'f'},
-                                         {"dry-run", no_argument, NULL, 'n'},
-                                         {NULL, 0, NULL, 0}};
-    struct run_opts ro;
-    int c;
-
-    memset(&ro, 0, sizeof(ro));
-    ro.dry_run = plan;
-    reset_getopt();
-    while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
-        switch (c) {
-        case 'o':
-            if (steps_parse_list(optarg, "--only", &ro.only) != AGENT_OK)
-                return 64;
-            break;
-        case 's':
-            if (steps_parse_list(optarg, "--skip", &ro.skip) != AGENT_OK)
-                return 64;
-            if (ro.skip & (1u << STEP_DISCOVER))
-                return usage_error("%s", "--skip: discover cannot be skipped");
-            break;
-        case 'f':
-            ro.force = 1;
-            break;
-        case 'n':
-            ro.dry_run = 1;
-            break;
-        default:
-            return usage_error("%s: unknown or incomplete option", argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return usage_error("%s: unexpected argument", argv[optind]);
-    return agent_rc_exit_status(steps_run(env, &ro));
-}
-
-static int
-cmd_status(const struct run_env *env, int argc, char **argv)
-{
-    static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
-                                         {"wait", no_argument, NULL, 'w'},
-                                         {"timeout", required_argument, NULL, 't'},
-                                         {NULL, 0, NULL, 0}};
-    struct status_opts so = {0, 0, 600};
-    enum agent_rc rc;
-    long long t;
-    int c, status = 1;
-
-    reset_getopt();
-    while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
-        switch (c) {
-        case 'j':
-            so.json = 1;
-            break;
-        case 'w':
-            so.wait = 1;
-            break;
-        case 't':
-            if (str_to_ll(optarg, 1, 86400, &t) != AGENT_OK)
-                return usage_error("--timeout: not a number of seconds in 1..86400: %s", optarg);
-            so.timeout_s = t;
-            break;
-        default:
-            return usage_error("%s: unknown or incomplete option", argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return usage_error("%s: unexpected argument", argv[optind]);
-    rc = status_command(env, &so, &status);
-    if (rc != AGENT_OK)
-        return agent_rc_exit_status(rc);
-    return status;
-}
-
-static int
-cmd_metadata(const struct run_env *env, int argc, char **argv)
-{
-    static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
-    const char *path = NULL;
-    int c, json = 0;
-
-    reset_getopt();
-    while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
-        if (c != 'j')
-            return usage_error("%s: unknown or incomplete option", argv[optind - 1]);
-        json = 1;
-    }
-    if (optind < argc)
-        path = argv[optind++];
-    if (optind < argc)
-        return usage_error("%s: unexpected argument", argv[optind]);
-    if (path != NULL && json)
-        return usage_error("%s", "--json prints the facts; it takes no PATH");
-    return agent_rc_exit_status(inspect_metadata(env, json, path));
-}
-
-static int
-cmd_deregister(const struct run_env *env, int argc, char **argv)
-{
-    static const struct option opts[] = {{"wait", no_argument, NULL, 'w'},
-                                         {"timeout", required_argument, NULL, 't'},
-                                         {"on-stop", no_argument, NULL, 's'},
-                                         {NULL, 0, NULL, 0}};
-    struct deregister_opts o = {0, 300, 0};
-    long long t;
-    int c;
-
-    reset_getopt();
-    while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
-        switch (c) {
-        case 'w':
-            o.wait = 1;
-            break;
-        case 't':
-            if (str_to_ll(optarg, 1, 86400, &t) != AGENT_OK)
-                return usage_error("--timeout: not a number of seconds in 1..86400: %s", optarg);
-            o.timeout_s = t;
-            break;
-        case 's':
-            o.on_stop = 1;
-            break;
-        default:
-            return usage_error("%s: unknown or incomplete option", argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return usage_error("%s: unexpected argument", argv[optind]);
-    return agent_rc_exit_status(deregister_command(env, &o));
-}
-
-static int
-cmd_no_options(int argc, char **argv)
-{
-    if (argc > 1)
-        return usage_error("%s: unexpected argument", argv[1]);
-    return 0;
-}
-
-static int
-cmd_version(void)
-{
-    printf("wcs-agent %s\n", AGENT_VERSION);
-    printf("%s\n", http_library_version());
-    printf("cJSON %s\n", state_json_library_version());
-    printf("inih r%s\n", AGENT_INIH_VERSION);
-    printf("%s\n", awsxml_library_version());
-    return 0;
+    fputs(usage_head, stdout);
+    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fputs(commands[i].help, stdout);
+    fputs(usage_tail, stdout);
 }
 
 int
@@ -257,7 +107,9 @@ main(int argc, char **argv)
     static const char *sets[MAX_SETS];
     struct run_env env;
     enum log_format fmt = LOG_FMT_TEXT;
+    const struct command *command = NULL;
     const char *cmd, *env_config;
+    size_t i;
     int c, verbosity = 0, status;
 
     /* Before anything can load a secret: no core dump may hold one. */
@@ -273,12 +125,12 @@ main(int argc, char **argv)
             break;
         case 'S':
             if (env.in.n_sets == MAX_SETS)
-                return usage_error("--set: more than %d options", MAX_SETS);
+                return cmd_usage_error("--set: more than %d options", MAX_SETS);
             sets[env.in.n_sets++] = optarg;
             break;
         case 'D':
             if (optarg[0] != '/')
-                return usage_error("--state-dir: must be an absolute path: %s", optarg);
+                return cmd_usage_error("--state-dir: must be an absolute path: %s", optarg);
             env.state_dir = optarg;
             break;
         case 'L':
@@ -287,7 +139,7 @@ main(int argc, char **argv)
             else if (strcmp(optarg, "json") == 0)
                 fmt = LOG_FMT_JSON;
             else
-                return usage_error("--log-format: text or json, not '%s'", optarg);
+                return cmd_usage_error("--log-format: text or json, not '%s'", optarg);
             break;
         case 'v':
             verbosity = verbosity < 0 ? 1 : verbosity + 1;
@@ -296,10 +148,10 @@ main(int argc, char **argv)
             verbosity = -1;
             break;
         case 'h':
-            fputs(usage_text, stdout);
+            usage();
             return 0;
         default:
-            return usage_error("%s: unknown option or missing value", argv[optind - 1]);
+            return cmd_usage_error("%s: unknown option or missing value", argv[optind - 1]);
         }
     }
     env.in.sets = sets;
@@ -311,55 +163,29 @@ main(int argc, char **argv)
         }
     }
     if (optind >= argc)
-        return usage_error("%s", "no command given");
+        return cmd_usage_error("%s", "no command given");
     log_init(verbosity, fmt);
     cmd = argv[optind];
     argc -= optind;
     argv += optind;
 
-    if (strcmp(cmd, "version") == 0) {
-        status = cmd_no_options(argc, argv);
-        if (status == 0)
-            status = cmd_version();
-        return status;
-    }
     if (strcmp(cmd, "help") == 0) {
-        fputs(usage_text, stdout);
+        usage();
         return 0;
     }
+    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(cmd, commands[i].name) == 0)
+            command = &commands[i];
+    }
+    if (command == NULL)
+        return cmd_usage_error("unknown command '%s'", cmd);
+    if (!command->net)
+        return command->fn(&env, argc, argv);
     if (http_global_init() != AGENT_OK) {
         log_errx("cannot initialise libcurl");
         return 1;
     }
-    if (strcmp(cmd, "run") == 0) {
-        status = cmd_run(&env, argc, argv, 0);
-    } else if (strcmp(cmd, "plan") == 0) {
-        status = cmd_no_options(argc, argv);
-        if (status == 0)
-            status = cmd_run(&env, argc, argv, 1);
-    } else if (strcmp(cmd, "status") == 0) {
-        status = cmd_status(&env, argc, argv);
-    } else if (strcmp(cmd, "metadata") == 0) {
-        status = cmd_metadata(&env, argc, argv);
-    } else if (strcmp(cmd, "check-config") == 0) {
-        status = cmd_no_options(argc, argv);
-        if (status == 0)
-            status = agent_rc_exit_status(inspect_check_config(&env));
-    } else if (strcmp(cmd, "seal") == 0) {
-        status = cmd_no_options(argc, argv);
-        if (status == 0)
-            status = agent_rc_exit_status(seal_command(&env));
-    } else if (strcmp(cmd, "deregister") == 0) {
-        status = cmd_deregister(&env, argc, argv);
-    } else if (strcmp(cmd, "watch") == 0) {
-        status = cmd_watch(&env, argc, argv);
-    } else if (strcmp(cmd, "drain") == 0) {
-        status = cmd_drain(&env, argc, argv);
-    } else if (strcmp(cmd, "undrain") == 0) {
-        status = cmd_undrain(&env, argc, argv);
-    } else {
-        status = usage_error("unknown command '%s'", cmd);
-    }
+    status = command->fn(&env, argc, argv);
     log_redact_clear();
     http_global_cleanup();
     return status;

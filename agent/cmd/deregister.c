@@ -1,13 +1,28 @@
 #include "cmd/deregister.h"
 
+#include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "aws/elb.h"
 #include "aws/elbv2.h"
+#include "cmd/cmd.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "node/balancer.h"
 #include "node/ctx.h"
+
+struct deregister_opts {
+    int wait;          /* until the targets are `unused` and off the classic ELBs */
+    int64_t timeout_s; /* with wait: at most this long (default 300) */
+    int on_stop;       /* invoked by the unit's ExecStop: do nothing unless
+                          register.deregister_on_stop is true */
+};
+
+static const char usage[] = "usage: wcs-agent deregister [--wait] [--timeout SECONDS] [--on-stop]\n"
+                            "remove this instance from its load balancers (--on-stop: only when\n"
+                            "register.deregister_on_stop is true, for ExecStop)\n";
 
 #define DEREGISTER_POLL_MS 2000
 
@@ -64,7 +79,7 @@ all_gone(struct run_ctx *ctx, struct awsapi *api, int *gone, char *why, size_t c
     return AGENT_OK;
 }
 
-enum agent_rc
+static enum agent_rc
 deregister_command(const struct run_env *env, const struct deregister_opts *o)
 {
     struct run_ctx ctx;
@@ -132,4 +147,43 @@ out:
     discovery_cleanup(&ctx.disc);
     config_free(ctx.cfg);
     return rc;
+}
+
+int
+cmd_deregister(const struct run_env *env, int argc, char **argv)
+{
+    static const struct option opts[] = {{"wait", no_argument, NULL, 'w'},
+                                         {"timeout", required_argument, NULL, 't'},
+                                         {"on-stop", no_argument, NULL, 's'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    struct deregister_opts o = {0, 300, 0};
+    long long t;
+    int c;
+
+    cmd_reset_getopt();
+    while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        switch (c) {
+        case 'w':
+            o.wait = 1;
+            break;
+        case 't':
+            if (str_to_ll(optarg, 1, 86400, &t) != AGENT_OK)
+                return cmd_usage_error("--timeout: not a number of seconds in 1..86400: %s",
+                                       optarg);
+            o.timeout_s = t;
+            break;
+        case 's':
+            o.on_stop = 1;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        default:
+            return cmd_usage_error("%s: unknown or incomplete option", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cmd_usage_error("%s: unexpected argument", argv[optind]);
+    return agent_rc_exit_status(deregister_command(env, &o));
 }

@@ -5,18 +5,14 @@
 #ifndef AGENT_CMD_DEREGISTER_H
 #define AGENT_CMD_DEREGISTER_H
 
-#include <stdint.h>
-
-#include "core/rc.h"
 #include "node/env.h"
 
-struct deregister_opts {
-    int wait;          /* until the targets are `unused` and off the classic ELBs */
-    int64_t timeout_s; /* with wait: at most this long (default 300) */
-    int on_stop;       /* invoked by the unit's ExecStop: do nothing unless
-                          register.deregister_on_stop is true */
-};
-
-enum agent_rc deregister_command(const struct run_env *env, const struct deregister_opts *o);
+/*
+ * wcs-agent deregister [--wait] [--timeout SECONDS] [--on-stop]: --wait
+ * until the targets are `unused` and off the classic ELBs (at most
+ * --timeout, default 300 s); --on-stop (the unit's ExecStop) does nothing
+ * unless register.deregister_on_stop is true.  Returns the exit status.
+ */
+int cmd_deregister(const struct run_env *env, int argc, char **argv);
 
 #endif

@@ -9,10 +9,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmd/cmd.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "node/discover.h"
 #include "node/state.h"
+
+static const char usage[] = "usage: wcs-agent seal\n"
+                            "prepare the instance for Create Image\n";
 
 /* Removes a tree below dfd/name without following symbolic links. */
 static enum agent_rc
@@ -77,7 +81,7 @@ seal_one(int dfd, const char *dir, const char *name, int *n_removed)
     return rc;
 }
 
-enum agent_rc
+static enum agent_rc
 seal_command(const struct run_env *env)
 {
     struct agent_config *cfg = NULL;
@@ -139,4 +143,14 @@ out:
         close(lock_fd);
     close(dfd);
     return rc;
+}
+
+int
+cmd_seal(const struct run_env *env, int argc, char **argv)
+{
+    int status = cmd_no_options(argc, argv, usage);
+
+    if (status != 0)
+        return status < 0 ? 0 : status;
+    return agent_rc_exit_status(seal_command(env));
 }

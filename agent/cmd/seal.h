@@ -6,7 +6,6 @@
 #ifndef AGENT_CMD_SEAL_H
 #define AGENT_CMD_SEAL_H
 
-#include "core/rc.h"
 #include "node/env.h"
 
 /*
@@ -14,8 +13,9 @@
  * temporary files left by interrupted atomic writes, and the download cache
  * <state_dir>/download/, then the lock file itself.  Prints one line per
  * removed path to stdout ("removed PATH"), or "nothing to remove".
- * Idempotent.  AGENT_ERR_BUSY when a run holds the lock.
+ * Idempotent.  Returns the exit status: 0, that of AGENT_ERR_BUSY when a
+ * run holds the lock, 64 for any argument.
  */
-enum agent_rc seal_command(const struct run_env *env);
+int cmd_seal(const struct run_env *env, int argc, char **argv);
 
 #endif

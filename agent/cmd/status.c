@@ -1,15 +1,28 @@
 #include "cmd/status.h"
 
+#include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "cmd/cmd.h"
 #include "config/config.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/fileio.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "node/discover.h"
 #include "node/state.h"
+
+struct status_opts {
+    int json;          /* print the state document */
+    int wait;          /* block until the run in progress ends */
+    int64_t timeout_s; /* with wait: at most this long */
+};
+
+static const char usage[] = "usage: wcs-agent status [--json] [--wait] [--timeout SECONDS]\n"
+                            "the last or current run, step by step\n";
 
 static void
 print_counts(const char *label, const struct state_counts *c)
@@ -71,7 +84,7 @@ print_table(const struct state *st, int running, int interrupted)
     print_drain(&st->drain);
 }
 
-enum agent_rc
+static enum agent_rc
 status_command(const struct run_env *env, const struct status_opts *o, int *exit_status)
 {
     struct agent_config *cfg = NULL;
@@ -142,4 +155,47 @@ out:
     fflush(stdout);
     config_free(cfg);
     return rc;
+}
+
+int
+cmd_status(const struct run_env *env, int argc, char **argv)
+{
+    static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
+                                         {"wait", no_argument, NULL, 'w'},
+                                         {"timeout", required_argument, NULL, 't'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    struct status_opts so = {0, 0, 600};
+    enum agent_rc rc;
+    long long t;
+    int c, status = 1;
+
+    cmd_reset_getopt();
+    while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j':
+            so.json = 1;
+            break;
+        case 'w':
+            so.wait = 1;
+            break;
+        case 't':
+            if (str_to_ll(optarg, 1, 86400, &t) != AGENT_OK)
+                return cmd_usage_error("--timeout: not a number of seconds in 1..86400: %s",
+                                       optarg);
+            so.timeout_s = t;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        default:
+            return cmd_usage_error("%s: unknown or incomplete option", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cmd_usage_error("%s: unexpected argument", argv[optind]);
+    rc = status_command(env, &so, &status);
+    if (rc != AGENT_OK)
+        return agent_rc_exit_status(rc);
+    return status;
 }

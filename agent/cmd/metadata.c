@@ -1,16 +1,21 @@
-#include "cmd/inspect.h"
+#include "cmd/metadata.h"
 
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
+#include "cmd/cmd.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "node/discover.h"
+
+static const char usage[] = "usage: wcs-agent metadata [--json] [PATH]\n"
+                            "the instance facts from IMDSv2, or the raw value under PATH\n";
 
 struct fact_row {
     const char *name;
@@ -104,8 +109,8 @@ print_text(const struct discovery *d)
     printf("user_data:%9s %s\n", "", user_data_kind(d));
 }
 
-enum agent_rc
-inspect_metadata(const struct run_env *env, int json, const char *path)
+static enum agent_rc
+metadata(const struct run_env *env, int json, const char *path)
 {
     struct agent_config *cfg = NULL;
     struct discovery d;
@@ -150,43 +155,29 @@ out:
     return rc;
 }
 
-enum agent_rc
-inspect_check_config(const struct run_env *env)
+int
+cmd_metadata(const struct run_env *env, int argc, char **argv)
 {
-    struct agent_config *base = NULL, *full = NULL;
-    struct discovery d;
-    struct deadline dl;
-    struct buf out;
-    enum agent_rc rc;
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    const char *path = NULL;
+    int c, json = 0;
 
-    memset(&d, 0, sizeof(d));
-    buf_init(&out, 1024 * 1024);
-    rc = discover_load_config(env, NULL, &base);
-    if (rc != AGENT_OK)
-        goto done;
-    deadline_in(&dl, base->agent.deadline_s * 1000);
-    rc = discover_facts(base, &dl, &d);
-    if (rc == AGENT_ERR_CONFIG)
-        goto done;
-    if (rc != AGENT_OK) {
-        log_warnx("check-config: instance metadata could not be read (%s): the files were "
-                  "checked alone; the user-data layer and the placeholders were not checked",
-                  agent_rc_str(rc));
-        rc = config_dump(base, &out);
-    } else {
-        rc = discover_load_config(env, &d, &full);
-        if (rc == AGENT_OK)
-            rc = config_dump(full, &out);
+    cmd_reset_getopt();
+    while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (c != 'j')
+            return cmd_usage_error("%s: unknown or incomplete option", argv[optind - 1]);
+        json = 1;
     }
-    if (rc == AGENT_OK) {
-        fwrite(out.data, 1, out.len, stdout);
-        fflush(stdout);
-        log_info("check-config: configuration is valid");
-    }
-done:
-    buf_cleanup(&out);
-    discovery_cleanup(&d);
-    config_free(full);
-    config_free(base);
-    return rc;
+    if (optind < argc)
+        path = argv[optind++];
+    if (optind < argc)
+        return cmd_usage_error("%s: unexpected argument", argv[optind]);
+    if (path != NULL && json)
+        return cmd_usage_error("%s", "--json prints the facts; it takes no PATH");
+    return agent_rc_exit_status(metadata(env, json, path));
 }

@@ -1,0 +1,76 @@
+#include "cmd/run.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "core/rc.h"
+#include "run/steps.h"
+
+static const char run_usage[] =
+    "usage: wcs-agent run [--only S1,S2] [--skip S1,S2] [--force] [--dry-run]\n"
+    "bring this instance into service (steps: discover, secrets, update, configure,\n"
+    "licence, tls, service, ready, register, signal)\n";
+
+static const char plan_usage[] = "usage: wcs-agent plan\n"
+                                 "the same as run --dry-run: say what run would do\n";
+
+static int
+parse_and_run(const struct run_env *env, int argc, char **argv, int plan)
+{
+    static const struct option opts[] = {
+        {"only", required_argument, NULL, 'o'}, {"skip", required_argument, NULL, 's'},
+        {"force", no_argument, NULL, 'f'},      {"dry-run", no_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
+    struct run_opts ro;
+    int c;
+
+    memset(&ro, 0, sizeof(ro));
+    ro.dry_run = plan;
+    cmd_reset_getopt();
+    while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o':
+            if (steps_parse_list(optarg, "--only", &ro.only) != AGENT_OK)
+                return 64;
+            break;
+        case 's':
+            if (steps_parse_list(optarg, "--skip", &ro.skip) != AGENT_OK)
+                return 64;
+            if (ro.skip & (1u << STEP_DISCOVER))
+                return cmd_usage_error("%s", "--skip: discover cannot be skipped");
+            break;
+        case 'f':
+            ro.force = 1;
+            break;
+        case 'n':
+            ro.dry_run = 1;
+            break;
+        case 'h':
+            fputs(run_usage, stdout);
+            return 0;
+        default:
+            return cmd_usage_error("%s: unknown or incomplete option", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cmd_usage_error("%s: unexpected argument", argv[optind]);
+    return agent_rc_exit_status(steps_run(env, &ro));
+}
+
+int
+cmd_run(const struct run_env *env, int argc, char **argv)
+{
+    return parse_and_run(env, argc, argv, 0);
+}
+
+int
+cmd_plan(const struct run_env *env, int argc, char **argv)
+{
+    int status = cmd_no_options(argc, argv, plan_usage);
+
+    if (status != 0)
+        return status < 0 ? 0 : status;
+    return parse_and_run(env, argc, argv, 1);
+}
