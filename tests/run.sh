@@ -47,6 +47,6 @@ if [ "$(id -u)" = 0 ] && { [ "${CI:-}" = true ] || [ "${WCS_AGENT_PACKAGE_INSTAL
 fi
 
 echo "== source checks"
-"$ROOT/scripts/format-check.sh"
-"$ROOT/scripts/checksrc.sh"
+"$ROOT/tests/scripts/format-check.sh"
+"$ROOT/tests/scripts/checksrc.sh"
 echo "== all tests passed"

@@ -1,8 +1,8 @@
 #!/bin/sh
 # Bans functions that truncate silently, overflow, or invoke a shell (style.md §2).
-# Usage: scripts/checksrc.sh [DIR...]   (default: agent tests)
+# Usage: tests/scripts/checksrc.sh [DIR...]   (default: agent tests)
 set -eu
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 dirs=${*:-agent tests}
 pattern='\b(strcpy|strcat|sprintf|vsprintf|gets|strtok|atoi|atol|system|popen|mktemp|tmpnam)[[:space:]]*\('
 # shellcheck disable=SC2086
