@@ -7,28 +7,33 @@
 
 #include <cjson/cJSON.h>
 
+#include "aws/ratelimit.h"
 #include "aws/sigv4.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "net/http.h"
 
-#define DEFAULT_ATTEMPTS   3
-#define MAX_ATTEMPTS_LIMIT 20
-#define DEFAULT_TIMEOUT_MS 10000
-#define QUOTA_MAX          500
-#define RETRY_COST         5
-#define TIMEOUT_COST       10
-#define BASE_TRANSIENT_MS  50
-#define BASE_THROTTLE_MS   1000
-#define BACKOFF_CAP_MS     20000
-#define SKEW_LIMIT_S       300
-#define URL_MAX            4096
-#define HOST_MAX           300
-#define BODY_MAX           (1024 * 1024)
-#define HEADER_LINES_MAX   (64 * 1024)
-#define ERROR_BODY_MIN     (64 * 1024)
-#define S3_KEY_MAX         1024
-#define MAX_LINES          12
+#define DEFAULT_ATTEMPTS 3
+/* A bound on the retries of throttling and 5xx under a deadline. */
+#define PERSIST_ATTEMPTS_LIMIT 1000
+#define MAX_ATTEMPTS_LIMIT     20
+#define DEFAULT_TIMEOUT_MS     10000
+#define QUOTA_MAX              500
+#define RETRY_COST             5
+#define TIMEOUT_COST           10
+#define BASE_TRANSIENT_MS      50
+#define BASE_THROTTLE_MS       1000
+#define BACKOFF_CAP_MS         20000
+#define SKEW_LIMIT_S           300
+/* Throttling and 5xx are retried until this much more than a call's timeout is left. */
+#define DEADLINE_RESERVE_MS 5000
+#define URL_MAX             4096
+#define HOST_MAX            300
+#define BODY_MAX            (1024 * 1024)
+#define HEADER_LINES_MAX    (64 * 1024)
+#define ERROR_BODY_MIN      (64 * 1024)
+#define S3_KEY_MAX          1024
+#define MAX_LINES           12
 
 struct awsapi {
     char region[64];
@@ -39,7 +44,8 @@ struct awsapi {
     int64_t timeout_ms;
     int quota;
     uint64_t rng;
-    struct aws_error last_error; /* of the last call that failed with an HTTP status */
+    struct ratelimit rl[AWS_SVC__MAX]; /* the adaptive mode's client-side rate limiters */
+    struct aws_error last_error;       /* of the last call that failed with an HTTP status */
 };
 
 /* The services: signing name, endpoint prefix, endpoint variable. */
@@ -233,6 +239,8 @@ awsapi_new(const struct awsapi_opts *o, struct awsapi **out)
     api->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
     api->quota = QUOTA_MAX;
     api->rng = clock_jitter_seed(api);
+    for (int i = 0; i < AWS_SVC__MAX; i++)
+        ratelimit_init(&api->rl[i], (double)clock_mono_ms() / 1000.0);
     *out = api;
     return AGENT_OK;
 }
@@ -809,7 +817,7 @@ perform(struct awsapi *api, const struct call *c, struct aws_error *err)
     size_t room = c->out->max > c->out->len ? c->out->max - c->out->len : 0;
     size_t cap = c->kind == BODY_S3 ? room : AWSAPI_MAX_RESPONSE;
     int attempt = 0, sent = 0, again = 0, refreshed = 0, last_cost = 0, cls = 0;
-    int creds_failed, is_timeout, logged = 0;
+    int creds_failed, is_timeout, persist, waited = 0, logged = 0;
     int64_t left, delay;
 
     memset(&e, 0, sizeof(e));
@@ -827,6 +835,22 @@ perform(struct awsapi *api, const struct call *c, struct aws_error *err)
                 logged = 1;
             }
             break;
+        }
+        /* The adaptive mode: once throttled, requests wait for the service's bucket. */
+        delay = 0;
+        if (!waited && !hooks.adaptive_off)
+            delay =
+                (int64_t)(ratelimit_acquire(&api->rl[c->svc], (double)clock_mono_ms() / 1000.0) *
+                          1000.0);
+        waited = 0;
+        if (delay > 0) {
+            waited = 1;
+            if (delay >= deadline_left_ms(api->deadline))
+                delay = deadline_left_ms(api->deadline);
+            log_debug("%s: %s: client-side rate limit: waiting %lld ms", svc, c->op,
+                      (long long)delay);
+            sleep_ms(delay);
+            continue;
         }
         http_response_reset(&resp);
         rc = send_once(api, c, deadline_cap_ms(api->deadline, api->timeout_ms), &resp,
@@ -857,6 +881,7 @@ perform(struct awsapi *api, const struct call *c, struct aws_error *err)
             if (api->quota > QUOTA_MAX)
                 api->quota = QUOTA_MAX;
             memset(&e, 0, sizeof(e));
+            ratelimit_update(&api->rl[c->svc], (double)clock_mono_ms() / 1000.0, 0);
             goto out;
         }
         if (rc == AGENT_OK) {
@@ -879,6 +904,7 @@ perform(struct awsapi *api, const struct call *c, struct aws_error *err)
                 goto out;
             }
             cls = awsapi_retry_class(resp.status, parsed ? e.code : NULL, 0);
+            ratelimit_update(&api->rl[c->svc], (double)clock_mono_ms() / 1000.0, cls == 2);
             rc = parsed || (c->kind == BODY_S3 && resp.body.len == 0) ? AGENT_ERR_AWS
                                                                       : AGENT_ERR_HTTP;
             /* A non-idempotent call is retried on throttling and 5xx only. */
@@ -894,22 +920,40 @@ perform(struct awsapi *api, const struct call *c, struct aws_error *err)
             if (cls != 0 && !c->idempotent && !failed_before_send(&resp))
                 cls = 0;
         }
-        if (cls == 0 || attempt >= api->max_attempts)
+        if (cls == 0)
+            break;
+        /*
+         * Throttling and 5xx replies under a run deadline are retried past
+         * max_attempts, for as long as the deadline leaves room for one more
+         * call after the backoff: a busy account slows a boot down, it does
+         * not fail it.
+         */
+        persist = resp.status != 0 && (cls == 2 || resp.status >= 500) && api->deadline != NULL &&
+                  api->deadline->end_ms != 0;
+        if (attempt >= api->max_attempts && !persist)
+            break;
+        if (attempt >= PERSIST_ATTEMPTS_LIMIT)
             break;
         last_cost = is_timeout ? TIMEOUT_COST : RETRY_COST;
-        if (api->quota < last_cost) {
+        if (api->quota < last_cost && !persist) {
             log_debug("%s: %s: retry quota exhausted", svc, c->op);
             break;
         }
         delay = backoff_ms(api, attempt, cls == 2);
         left = deadline_left_ms(api->deadline);
+        if (attempt >= api->max_attempts)
+            left -= api->timeout_ms + DEADLINE_RESERVE_MS;
         if (delay >= left) {
             log_debug("%s: %s: a %lld ms backoff would pass the deadline; giving up", svc, c->op,
                       (long long)delay);
             break;
         }
-        api->quota -= last_cost;
-        if (resp.status != 0)
+        api->quota -= api->quota >= last_cost ? last_cost : api->quota;
+        if (resp.status != 0 && attempt >= api->max_attempts)
+            log_debug("%s: %s: attempt %d (the deadline allows more): %s (HTTP %ld); retrying in "
+                      "%lld ms",
+                      svc, c->op, attempt, e.code, resp.status, (long long)delay);
+        else if (resp.status != 0)
             log_debug("%s: %s: attempt %d of %d: %s (HTTP %ld); retrying in %lld ms", svc, c->op,
                       attempt, api->max_attempts, e.code, resp.status, (long long)delay);
         else
@@ -923,6 +967,8 @@ perform(struct awsapi *api, const struct call *c, struct aws_error *err)
             log_failure(c, &e);
             if (cls == 2)
                 rc = AGENT_ERR_THROTTLE;
+            else if (cls == 1 && resp.status >= 500)
+                rc = AGENT_ERR_UNAVAIL;
         } else if (rc == AGENT_ERR_TOOBIG) {
             log_errx("%s: %s: reply over the %zu byte cap", svc, c->op, resp.body.max);
         } else {

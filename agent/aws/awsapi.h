@@ -12,7 +12,12 @@
  * full-jitter exponential backoff capped at 20 s (base 50 ms for transient
  * errors, 1 s for throttling), a retry quota of 500 (5 per retry, 10 after a
  * timeout), throttling and transient code lists; non-idempotent calls retry
- * only on throttling, 5xx or a connection failure before any reply.  A Date
+ * only on throttling, 5xx or a connection failure before any reply.  Under a
+ * run deadline, throttling and 5xx are retried past max_attempts (and past an
+ * empty quota) while the deadline leaves a call's timeout + 5 s after the
+ * backoff; 5xx after the last retry is AGENT_ERR_UNAVAIL (temporary, exit
+ * 75).  The "adaptive" mode's client-side rate limiter (ratelimit.h), one
+ * per service, slows requests down once a service has throttled.  A Date
  * reply header more than 5 minutes off the local clock, with a signature or
  * RequestExpired error, is reported as clock skew.
  * No redirects on signed requests.  Replies are capped at 1 MiB (S3 objects
@@ -101,7 +106,8 @@ struct aws_query {
 /*
  * Query protocol call.  On HTTP 2xx: AGENT_OK with the XML reply in *reply.
  * On an AWS error: AGENT_ERR_AWS with *err filled (after the retries that
- * apply); AGENT_ERR_THROTTLE when throttling outlasted the retries;
+ * apply); AGENT_ERR_THROTTLE when throttling outlasted the retries,
+ * AGENT_ERR_UNAVAIL when 5xx did;
  * AGENT_ERR_NET / AGENT_ERR_TIMEOUT for network failures; AGENT_ERR_AUTH is
  * not separate: AccessDenied is AGENT_ERR_AWS with err->code.  Logs one line
  * per final failure: "<service>: <Action>: <Code>: <Message> (request id R)".
@@ -178,6 +184,7 @@ struct awsapi_hooks {
     void (*sleep_ms)(void *ctx, int64_t ms);
     double (*jitter)(void *ctx);
     void *ctx;
+    int adaptive_off; /* 1: no client-side rate limiting (exact sleep sequences) */
 };
 
 void awsapi_set_hooks(const struct awsapi_hooks *h);

@@ -705,6 +705,75 @@ out:
     return rc;
 }
 
+enum agent_rc
+imds_get_tags(struct imds_client *c, const char *const *keys, size_t n, struct imds_facts *f)
+{
+    struct buf val, path;
+    struct imds_tag *tags = NULL, *nt;
+    size_t i, got = 0, missing = 0;
+    enum agent_rc rc = AGENT_OK;
+
+    buf_init(&val, IMDS_MAX_RESPONSE);
+    buf_init(&path, URL_MAX);
+    f->tags_enabled = 1;
+    for (i = 0; i < n && i < MAX_TAGS; i++) {
+        if (!valid_tag_key(keys[i]) || imds_facts_tag(f, keys[i]) != NULL)
+            continue;
+        buf_reset(&path);
+        buf_reset(&val);
+        rc = buf_printf(&path, "tags/instance/%s", keys[i]);
+        if (rc != AGENT_OK)
+            goto out;
+        rc = imds_get(c, path.data, &val);
+        if (rc == AGENT_ERR_ABSENT) {
+            missing++;
+            rc = AGENT_OK;
+            continue;
+        }
+        if (rc != AGENT_OK)
+            goto out;
+        if (has_control(buf_cstr(&val), val.len) || strlen(buf_cstr(&val)) != val.len) {
+            log_errx("imds: %s: the value holds control characters", path.data);
+            rc = AGENT_ERR_PARSE;
+            goto out;
+        }
+        nt = realloc(tags, (got + 1) * sizeof(*tags));
+        if (nt == NULL) {
+            rc = AGENT_ERR_NOMEM;
+            goto out;
+        }
+        tags = nt;
+        tags[got].key = str_dup(keys[i]);
+        tags[got].value = str_dup(buf_cstr(&val));
+        got++;
+        if (tags[got - 1].key == NULL || tags[got - 1].value == NULL) {
+            rc = AGENT_ERR_NOMEM;
+            goto out;
+        }
+    }
+    if (missing > 0 && got == 0) {
+        /* None there: are tags in metadata enabled at all?  (For the error message.) */
+        buf_reset(&val);
+        rc = imds_get(c, "tags/instance", &val);
+        if (rc == AGENT_ERR_ABSENT)
+            f->tags_enabled = 0;
+        if (rc == AGENT_OK || rc == AGENT_ERR_ABSENT)
+            rc = AGENT_OK;
+        else
+            goto out;
+    }
+    free_tags(f->tags, f->n_tags);
+    f->tags = tags;
+    f->n_tags = got;
+    tags = NULL;
+    got = 0;
+out:
+    free_tags(tags, got);
+    buf_cleanup(&val);
+    buf_cleanup(&path);
+    return rc;
+}
+
 void
 imds_facts_cleanup(struct imds_facts *f)
 {
@@ -766,8 +835,40 @@ static const struct fact_spec fact_specs[] = {
     FACT("autoscaling/target-lifecycle-state", lifecycle_state, 1, valid_lifecycle),
 };
 
+/* The facts the identity document does not hold, fetched by a lean discovery. */
+static const struct fact_spec lean_specs[] = {
+    FACT("public-ipv4", public_ipv4, 1, str_is_ipv4),
+    FACT("autoscaling/target-lifecycle-state", lifecycle_state, 1, valid_lifecycle),
+};
+
+/* The DNS suffix of region's partition (what the SDKs derive from the region). */
+static const char *
+partition_domain_of(const char *region)
+{
+    static const struct {
+        const char *prefix, *domain;
+    } parts[] = {
+        {"cn-", "amazonaws.com.cn"}, {"us-isob-", "sc2s.sgov.gov"},  {"us-isof-", "csp.hci.ic.gov"},
+        {"us-iso-", "c2s.ic.gov"},   {"eu-isoe-", "cloud.adc-e.uk"},
+    };
+
+    size_t i;
+
+    for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        if (strncmp(region, parts[i].prefix, strlen(parts[i].prefix)) == 0)
+            return parts[i].domain;
+    }
+    return "amazonaws.com";
+}
+
 enum agent_rc
 imds_discover(struct imds_client *c, struct imds_facts *f)
+{
+    return imds_discover_lean(c, 0, f);
+}
+
+enum agent_rc
+imds_discover_lean(struct imds_client *c, int lean, struct imds_facts *f)
 {
     struct imds_facts t;
     struct buf doc;
@@ -777,19 +878,52 @@ imds_discover(struct imds_client *c, struct imds_facts *f)
     memset(&t, 0, sizeof(t));
     buf_init_secret(&t.user_data, IMDS_MAX_USER_DATA);
     buf_init(&doc, IMDS_MAX_RESPONSE);
-    for (i = 0; i < sizeof(fact_specs) / sizeof(fact_specs[0]); i++) {
-        const struct fact_spec *s = &fact_specs[i];
-
-        rc = get_fact(c, s->path, s->optional, s->valid, (char **)((char *)&t + s->off));
+    if (lean) {
+        /* The identity document first: it holds most facts (one request instead of six). */
+        rc = imds_get(c, IDENTITY_PATH, &doc);
+        if (rc == AGENT_ERR_ABSENT)
+            log_errx("imds: %s is absent (404) from %s", IDENTITY_PATH, c->endpoint);
         if (rc != AGENT_OK)
             goto out;
+        rc = imds_parse_identity(buf_cstr(&doc), doc.len, &t);
+        if (rc != AGENT_OK)
+            goto out;
+        if (t.instance_id == NULL || t.instance_type == NULL) {
+            log_errx("imds: the identity document has no instanceId or instanceType");
+            rc = AGENT_ERR_PARSE;
+            goto out;
+        }
+        for (i = 0; i < sizeof(lean_specs) / sizeof(lean_specs[0]); i++) {
+            const struct fact_spec *s = &lean_specs[i];
+
+            rc = get_fact(c, s->path, s->optional, s->valid, (char **)((char *)&t + s->off));
+            if (rc != AGENT_OK)
+                goto out;
+        }
+        if (t.region != NULL) {
+            t.partition_domain = str_dup(partition_domain_of(t.region));
+            if (t.partition_domain == NULL) {
+                rc = AGENT_ERR_NOMEM;
+                goto out;
+            }
+        }
+    } else {
+        for (i = 0; i < sizeof(fact_specs) / sizeof(fact_specs[0]); i++) {
+            const struct fact_spec *s = &fact_specs[i];
+
+            rc = get_fact(c, s->path, s->optional, s->valid, (char **)((char *)&t + s->off));
+            if (rc != AGENT_OK)
+                goto out;
+        }
     }
     rc = get_role(c, &t.role);
     if (rc != AGENT_OK)
         goto out;
-    rc = get_tags(c, &t);
-    if (rc != AGENT_OK)
-        goto out;
+    if (!lean) {
+        rc = get_tags(c, &t);
+        if (rc != AGENT_OK)
+            goto out;
+    }
     rc = imds_get(c, USER_DATA_PATH, &t.user_data);
     if (rc == AGENT_OK) {
         t.has_user_data = 1;
@@ -799,14 +933,16 @@ imds_discover(struct imds_client *c, struct imds_facts *f)
     } else {
         goto out;
     }
-    rc = imds_get(c, IDENTITY_PATH, &doc);
-    if (rc == AGENT_ERR_ABSENT)
-        log_errx("imds: %s is absent (404) from %s", IDENTITY_PATH, c->endpoint);
-    if (rc != AGENT_OK)
-        goto out;
-    rc = imds_parse_identity(buf_cstr(&doc), doc.len, &t);
-    if (rc != AGENT_OK)
-        goto out;
+    if (!lean) {
+        rc = imds_get(c, IDENTITY_PATH, &doc);
+        if (rc == AGENT_ERR_ABSENT)
+            log_errx("imds: %s is absent (404) from %s", IDENTITY_PATH, c->endpoint);
+        if (rc != AGENT_OK)
+            goto out;
+        rc = imds_parse_identity(buf_cstr(&doc), doc.len, &t);
+        if (rc != AGENT_OK)
+            goto out;
+    }
     if (t.region == NULL) {
         log_errx("imds: no region: placement/region is absent and the identity document has "
                  "none");

@@ -102,6 +102,24 @@ struct imds_facts {
  */
 enum agent_rc imds_discover(struct imds_client *c, struct imds_facts *f);
 
+/*
+ * lean 0: as imds_discover().  lean 1: what a run needs, in as few requests
+ * as the IMDS allows: the identity document (instance id and type, region,
+ * AZ, private address, account, image), public-ipv4,
+ * autoscaling/target-lifecycle-state, the role name and the user data; the
+ * partition domain from the region; no MAC and no tags (imds_get_tags()).
+ */
+enum agent_rc imds_discover_lean(struct imds_client *c, int lean, struct imds_facts *f);
+
+/*
+ * Fetches the instance tags named in keys[n] (tags/instance/<key> each,
+ * without listing them) into f, replacing its tags; a key that is not there
+ * is left out.  When none is there, tags/instance tells whether tags in
+ * metadata are enabled (f->tags_enabled).
+ */
+enum agent_rc imds_get_tags(struct imds_client *c, const char *const *keys, size_t n,
+                            struct imds_facts *f);
+
 void imds_facts_cleanup(struct imds_facts *f);
 
 /* The value of tag key in f, or NULL. */

@@ -141,7 +141,7 @@ metadata(const struct run_env *env, int json, const char *path)
         goto out;
     }
     /* The facts as IMDS reports them; user data is classified, never printed. */
-    rc = discover_facts(cfg, &dl, &d);
+    rc = discover_facts_all(cfg, &dl, &d);
     if (rc != AGENT_OK)
         goto out;
     if (json)

@@ -20,6 +20,7 @@ static const char *const names[AGENT_RC__MAX] = {
     [AGENT_ERR_USAGE] = "usage error",
     [AGENT_ERR_UNREADY] = "not ready",
     [AGENT_ERR_INTR] = "interrupted",
+    [AGENT_ERR_UNAVAIL] = "service unavailable",
 };
 
 const char *
@@ -38,6 +39,7 @@ agent_rc_retryable(enum agent_rc rc)
     case AGENT_ERR_TIMEOUT:
     case AGENT_ERR_BUSY:
     case AGENT_ERR_THROTTLE:
+    case AGENT_ERR_UNAVAIL:
         return 1;
     default:
         return 0;

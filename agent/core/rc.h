@@ -28,6 +28,7 @@ enum agent_rc {
     AGENT_ERR_USAGE,    /* command-line usage error */
     AGENT_ERR_UNREADY,  /* WCS did not become ready in time (a definite failure) */
     AGENT_ERR_INTR,     /* stopped by SIGTERM or SIGINT (exit 75, never retried) */
+    AGENT_ERR_UNAVAIL,  /* a service answered 5xx after all retries (temporary) */
     AGENT_RC__MAX
 };
 

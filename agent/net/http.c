@@ -349,7 +349,7 @@ trust_store(struct http_response *resp, X509_STORE **out)
         X509_STORE_free(st);
         snprintf(detail, sizeof(detail), "cannot load the CA certificates from %.150s", what);
         set_error(resp, HTTP_FAIL_TLS, detail);
-        return AGENT_ERR_NET;
+        return AGENT_ERR_CONFIG;
     }
     stats.trust_loads++;
     log_trace("http: trust store loaded from %s", what);
@@ -651,6 +651,10 @@ map_failure(struct xfer *x, CURLcode c, const char *errbuf)
     }
     if (is_tls_error(c)) {
         set_error(resp, HTTP_FAIL_TLS, detail);
+        /* A certificate that is not trusted stays untrusted: not worth a retry. */
+        if (c == CURLE_PEER_FAILED_VERIFICATION || c == CURLE_SSL_CACERT_BADFILE ||
+            c == CURLE_SSL_ISSUER_ERROR || c == CURLE_SSL_PINNEDPUBKEYNOTMATCH)
+            return AGENT_ERR_CONFIG;
         return AGENT_ERR_NET;
     }
     set_error(resp, HTTP_FAIL_OTHER, detail);

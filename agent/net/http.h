@@ -92,7 +92,8 @@ struct http_response {
  * Performs the request.  AGENT_OK when an HTTP status arrived (any status:
  * the caller judges it); otherwise resp->fail and resp->error say why, and
  * the code is AGENT_ERR_TIMEOUT (timeouts), AGENT_ERR_NET (resolve, refused,
- * reset, TLS), AGENT_ERR_TOOBIG, AGENT_ERR_INVAL (policy), AGENT_ERR_INTR
+ * reset, TLS handshake), AGENT_ERR_CONFIG (a certificate not trusted, a CA
+ * bundle that cannot be loaded), AGENT_ERR_TOOBIG, AGENT_ERR_INVAL (policy), AGENT_ERR_INTR
  * (SIGTERM or SIGINT arrived: core/interrupt.h) or AGENT_ERR_NOMEM.
  * Nothing is logged except at trace level (headers redacted).  resp must be
  * initialised with http_response_init() and released with

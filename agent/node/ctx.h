@@ -57,7 +57,7 @@ struct run_ctx {
     char failure[512];
     int failed;
     /* Lifecycle heartbeats while a launch hook is pending (run/step_aws.c). */
-    int hb_state; /* 0 unknown, 1 sending, 2 stopped */
+    int hb_state; /* 0 not yet called, 3 armed (first due after 10 s), 1 sending, 2 stopped */
     int64_t hb_period_ms;
     int64_t hb_last_ms;
     char asg[256]; /* the Auto Scaling group, once found */

@@ -100,8 +100,92 @@ make_view(struct discovery *d)
     return AGENT_OK;
 }
 
+#define MAX_WANTED_TAGS 50
+
+/* Adds each distinct KEY of "{tag:KEY}" in text[0..len) to keys (n of them). */
+static void
+scan_tags(const char *text, size_t len, char **keys, size_t *n)
+{
+    const char *p = text, *end = text + len, *k, *close;
+    size_t i, kl;
+
+    while (p + 5 <= end) {
+        k = memchr(p, '{', (size_t)(end - p));
+        if (k == NULL || k + 5 > end)
+            return;
+        if (memcmp(k, "{tag:", 5) != 0) {
+            p = k + 1;
+            continue;
+        }
+        k += 5;
+        close = memchr(k, '}', (size_t)(end - k));
+        if (close == NULL)
+            return;
+        kl = (size_t)(close - k);
+        p = close + 1;
+        if (kl == 0 || memchr(k, '{', kl) != NULL || memchr(k, '\n', kl) != NULL)
+            continue;
+        for (i = 0; i < *n; i++) {
+            if (strlen(keys[i]) == kl && memcmp(keys[i], k, kl) == 0)
+                break;
+        }
+        if (i < *n || *n == MAX_WANTED_TAGS)
+            continue;
+        keys[*n] = str_ndup(k, kl);
+        if (keys[*n] != NULL)
+            (*n)++;
+    }
+}
+
+/*
+ * The tags a run uses: every {tag:KEY} in the configuration (every layer but
+ * the user data, as loaded) and in the user data, and the Auto Scaling group
+ * tag that signal and drain fall back on.  Only those are fetched.
+ */
+static enum agent_rc
+fetch_used_tags(const struct agent_config *cfg, struct discovery *d)
+{
+    char *keys[MAX_WANTED_TAGS];
+    struct buf dump;
+    size_t n = 0, i;
+    enum agent_rc rc;
+
+    keys[n] = str_dup("aws:autoscaling:groupName");
+    if (keys[n] == NULL)
+        return AGENT_ERR_NOMEM;
+    n++;
+    buf_init(&dump, 1024 * 1024);
+    rc = config_dump(cfg, &dump);
+    if (rc == AGENT_OK)
+        scan_tags(dump.data != NULL ? dump.data : "", dump.len, keys, &n);
+    buf_cleanup(&dump);
+    if (d->facts.has_user_data)
+        scan_tags(d->facts.user_data.data != NULL ? d->facts.user_data.data : "",
+                  d->facts.user_data.len, keys, &n);
+    if (rc == AGENT_OK)
+        rc = imds_get_tags(d->imds, (const char *const *)keys, n, &d->facts);
+    for (i = 0; i < n; i++)
+        free(keys[i]);
+    return rc;
+}
+
+static enum agent_rc discover(const struct agent_config *cfg, const struct deadline *dl,
+                              struct discovery *d, int lean);
+
 enum agent_rc
 discover_facts(const struct agent_config *cfg, const struct deadline *dl, struct discovery *d)
+{
+    return discover(cfg, dl, d, 1);
+}
+
+enum agent_rc
+discover_facts_all(const struct agent_config *cfg, const struct deadline *dl, struct discovery *d)
+{
+    return discover(cfg, dl, d, 0);
+}
+
+static enum agent_rc
+discover(const struct agent_config *cfg, const struct deadline *dl, struct discovery *d, int lean)
 {
     struct imds_opts o;
     enum agent_rc rc;
@@ -116,10 +200,15 @@ discover_facts(const struct agent_config *cfg, const struct deadline *dl, struct
     rc = imds_new(&o, &d->imds);
     if (rc != AGENT_OK)
         goto fail;
-    rc = imds_discover(d->imds, &d->facts);
+    rc = imds_discover_lean(d->imds, lean, &d->facts);
     if (rc != AGENT_OK)
         goto fail;
     d->have_facts = 1;
+    if (lean) {
+        rc = fetch_used_tags(cfg, d);
+        if (rc != AGENT_OK)
+            goto fail;
+    }
     rc = make_view(d);
     if (rc != AGENT_OK)
         goto fail;

@@ -50,6 +50,15 @@ enum agent_rc discover_load_config_why(const struct run_env *env, const struct d
 enum agent_rc discover_facts(const struct agent_config *cfg, const struct deadline *dl,
                              struct discovery *d);
 
+/*
+ * discover_facts() fetches what a run needs in as few IMDS requests as it
+ * can (imds_discover_lean(): the identity document; only the tags the
+ * configuration and the user data name, plus aws:autoscaling:groupName);
+ * discover_facts_all() fetches every fact and every tag (metadata, inspect).
+ */
+enum agent_rc discover_facts_all(const struct agent_config *cfg, const struct deadline *dl,
+                                 struct discovery *d);
+
 void discovery_cleanup(struct discovery *d);
 
 /* "i-0abc eu-west-1a c5.large 10.0.1.23/203.0.113.10 user data: overlay" into out[cap]. */

@@ -504,12 +504,17 @@ step_signal(struct run_ctx *ctx, struct state_step *rec)
 
 /* Heartbeat period when the hook's HeartbeatTimeout cannot be read (safe for the 30 s minimum). */
 #define HEARTBEAT_DEFAULT_PERIOD_MS (20 * 1000)
+/* The first heartbeat: a third of the smallest HeartbeatTimeout AWS allows (30 s). */
+#define HEARTBEAT_FIRST_MS (10 * 1000)
 
 /*
- * Lifecycle heartbeats while a launch hook waits for this instance: the
- * period is a third of the hook's HeartbeatTimeout (DescribeLifecycleHooks),
- * or 20 s when that call is denied.  A reply saying no action is active, or
- * any error, stops them for the rest of the run.
+ * Lifecycle heartbeats while a launch hook waits for this instance.  The
+ * first is due 10 s after the first call (a third of the 30 s minimum
+ * HeartbeatTimeout), so a run that is done sooner makes no heartbeat call at
+ * all; when it is due, DescribeLifecycleHooks gives the period (a third of
+ * the hook's HeartbeatTimeout, or 20 s when that call is denied).  A reply
+ * saying no action is active, or any error, stops them for the rest of the
+ * run.
  */
 enum agent_rc
 run_heartbeat(void *arg)
@@ -525,9 +530,20 @@ run_heartbeat(void *arg)
         (ctx->st.ready.signalled & STATE_SIGNALLED_LIFECYCLE) != 0 || !ctx->disc.have_facts)
         return AGENT_OK;
     if (ctx->hb_state == 0) {
+        /* Armed: nothing is asked of AWS until a heartbeat is due. */
+        ctx->hb_state = 3;
+        ctx->hb_period_ms = HEARTBEAT_FIRST_MS;
+        ctx->hb_last_ms = now;
+        return AGENT_OK;
+    }
+    if (now - ctx->hb_last_ms < ctx->hb_period_ms)
+        return AGENT_OK;
+    ctx->hb_last_ms = now;
+    if (run_aws(ctx, &api) != AGENT_OK)
+        return AGENT_OK;
+    if (ctx->hb_state == 3) {
         ctx->hb_state = 2;
-        if (run_aws(ctx, &api) != AGENT_OK ||
-            find_asg(ctx, api, ctx->asg, sizeof(ctx->asg)) != AGENT_OK)
+        if (find_asg(ctx, api, ctx->asg, sizeof(ctx->asg)) != AGENT_OK)
             return AGENT_OK;
         ctx->hb_period_ms = HEARTBEAT_DEFAULT_PERIOD_MS;
         if (asg_describe_lifecycle_hooks(api, ctx->asg, hook, &h) == AGENT_OK &&
@@ -537,14 +553,7 @@ run_heartbeat(void *arg)
             log_info("heartbeat: HeartbeatTimeout of %s unknown: every %d s", hook,
                      HEARTBEAT_DEFAULT_PERIOD_MS / 1000);
         ctx->hb_state = 1;
-        ctx->hb_last_ms = now;
-        return AGENT_OK;
     }
-    if (now - ctx->hb_last_ms < ctx->hb_period_ms)
-        return AGENT_OK;
-    ctx->hb_last_ms = now;
-    if (run_aws(ctx, &api) != AGENT_OK)
-        return AGENT_OK;
     rc = asg_record_heartbeat(api, hook, ctx->asg, ctx->disc.facts.instance_id);
     if (rc == AGENT_OK) {
         log_debug("heartbeat: %s of %s", hook, ctx->asg);

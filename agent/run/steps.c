@@ -462,6 +462,13 @@ steps_run(const struct run_env *env, const struct run_opts *opts)
         log_set_step(state_step_name((enum step_id)i));
         print_progress(rec);
         log_set_step(NULL);
+        /*
+         * Written after a step that changed something or failed (what a run
+         * killed next must know), not after one that found nothing to do:
+         * the end of the run writes the whole record anyway.
+         */
+        if (rec->result != STEP_RESULT_CHANGED && rec->result != STEP_RESULT_FAILED)
+            continue;
         rc = save_state(&ctx);
         if (rc != AGENT_OK && failed_at == STEP__MAX) {
             failed_rc = rc;

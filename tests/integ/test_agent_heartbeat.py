@@ -14,6 +14,56 @@ from twin_testlib import TwinTestCase
 SLOW_START_MS = 11500
 
 
+class StateWrites:
+    """Counts the atomic writes of state.json (renames into the folder) with inotify."""
+
+    IN_MOVED_FROM = 0x40
+    IN_MOVED_TO = 0x80
+
+    def __init__(self, folder):
+        import ctypes
+
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.folder = folder
+
+    def __enter__(self):
+        self.fd = self.libc.inotify_init1(os.O_NONBLOCK)
+        if self.fd < 0:
+            raise unittest.SkipTest("no inotify")
+        if self.libc.inotify_add_watch(
+            self.fd, self.folder.encode(), self.IN_MOVED_FROM | self.IN_MOVED_TO
+        ) < 0:
+            os.close(self.fd)
+            raise unittest.SkipTest("no inotify watch")
+        self.names = []
+        return self
+
+    def __exit__(self, *exc):
+        import struct
+
+        data = b""
+        while True:
+            try:
+                chunk = os.read(self.fd, 65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        os.close(self.fd)
+        off = 0
+        while off + 16 <= len(data):
+            # Watching both halves of a rename keeps the kernel from merging the
+            # identical IN_MOVED_TO events of successive writes into one.
+            _, mask, _, n = struct.unpack_from("iIII", data, off)
+            if mask & self.IN_MOVED_TO:
+                self.names.append(data[off + 16 : off + 16 + n].rstrip(b"\0").decode())
+            off += 16 + n
+
+    def count(self):
+        return self.names.count("state.json")
+
+
 class HeartbeatTest(TwinTestCase):
     twin_scope = "class"
     use_aws = True
@@ -65,8 +115,25 @@ class HeartbeatTest(TwinTestCase):
         self.assertEqual(r.rc, 0, r.stderr)
         self.assertIn("HeartbeatTimeout of", r.stderr)
         self.assertEqual(len(self.calls("CompleteLifecycleAction")), 1)
-        # The 20 s default period does not elapse inside an 11.5 s wait.
+        # The first heartbeat is due after 10 s (a third of the 30 s minimum); the 20 s
+        # default period that follows does not elapse inside an 11.5 s wait.
+        self.assertLessEqual(len(self.calls("RecordLifecycleActionHeartbeat")), 1)
+
+    def test_no_hook_calls_before_a_heartbeat_is_due(self):
+        # WCS ready at once: the run ends before the first heartbeat is due, so neither
+        # DescribeLifecycleHooks nor a heartbeat is sent; state.json is written at the
+        # start, after each step that changed something, and at the end (not per step).
+        self.stats.configure(delay_ms=0)
+        with StateWrites(self.state_dir) as w:
+            r = self.run_agent("run", global_args=("-v",))
+        self.assertEqual(r.rc, 0, r.stderr)
+        steps = self.steps()
+        acted = [n for n, x in steps.items() if x["result"] in ("changed", "failed")]
+        self.assertGreaterEqual(len(acted), 2, steps)
+        self.assertEqual(w.count(), 2 + len(acted), (acted, w.count()))
+        self.assertEqual(self.calls("DescribeLifecycleHooks"), [])
         self.assertEqual(self.calls("RecordLifecycleActionHeartbeat"), [])
+        self.assertEqual(len(self.calls("CompleteLifecycleAction")), 1)
 
 
 if __name__ == "__main__":

@@ -40,12 +40,18 @@ class TlsCase(TwinTestCase):
         self.assertTrue(self.twin_env()["AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2"].startswith("https://"))
         self.aws.moto.control("/_twin/reset-counts", {})
         imds0 = self.imds.connections_total
+        self.imds.clear_requests()
         ep0 = self.aws.endpoint.connections_total
         r = self.run_agent("run", *ONLY, global_args=("-v",))
         self.assertEqual(r.rc, 0, r.stderr)
         moto = self.aws.moto.stats()  # before this test's own boto3 calls
         self.assertEqual(self.targets(), [self.seeded["instance_id"]])
         self.assertEqual(len(self.aws.endpoint.calls("CompleteLifecycleAction")), 1)
+        # A first boot asks the IMDS at most 8 things: token, identity document, public
+        # address, lifecycle state, role name, user data, the one tag used (the group), credentials.
+        paths = [r["path"] for r in self.imds.requests()]
+        self.assertLessEqual(len(paths), 8, paths)
+        self.assertFalse([p for p in paths if p.rstrip("/").endswith("tags/instance")], paths)
         # One TCP connection per endpoint host for the whole run.
         self.assertEqual(self.imds.connections_total - imds0, 1)
         self.assertEqual(self.aws.endpoint.connections_total - ep0, 1)

@@ -370,7 +370,7 @@ static int
 setup(void **state)
 {
     struct http_transport t = {fake_perform, &fk};
-    struct awsapi_hooks hk = {no_sleep, no_jitter, NULL};
+    struct awsapi_hooks hk = {no_sleep, no_jitter, NULL, 1};
     struct awsapi_opts o;
 
     (void)state;
@@ -718,7 +718,7 @@ test_elbv2_describe_request(void **state)
     answer(500, "<ErrorResponse><Error><Code>HealthUnavailable</Code><Message>x</Message>"
                 "</Error></ErrorResponse>");
     memset(&th, 0x11, sizeof(th));
-    assert_int_equal(elbv2_describe_target_health(api, TG_ARN, IID, 8443, &th), AGENT_ERR_AWS);
+    assert_int_equal(elbv2_describe_target_health(api, TG_ARN, IID, 8443, &th), AGENT_ERR_UNAVAIL);
     assert_int_equal(th.port, 0x11111111);
     assert_int_equal(fk.calls, 4);
 

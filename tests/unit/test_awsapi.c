@@ -262,7 +262,7 @@ static int
 setup(void **state)
 {
     struct http_transport t = {fake_perform, &fk};
-    struct awsapi_hooks h = {fake_sleep, fake_jitter, &fk};
+    struct awsapi_hooks h = {fake_sleep, fake_jitter, &fk, 1};
     size_t i;
 
     (void)state;
@@ -627,7 +627,7 @@ test_new_checks(void **state)
     setenv("AWS_ENDPOINT_URL", LOCAL, 1);
     q_reply(503, NULL, NULL);
     q_reply(503, NULL, NULL);
-    assert_int_equal(call_register(api, NULL, NULL, 0), AGENT_ERR_HTTP);
+    assert_int_equal(call_register(api, NULL, NULL, 0), AGENT_ERR_UNAVAIL);
     assert_int_equal(fk.ns, 2);
     awsapi_free(api);
 }
@@ -1020,7 +1020,7 @@ test_json_errors(void **state)
          "<Type>Sender</Type></Error></Errors></ErrorResponse>",
          "SignatureDoesNotMatch", "bad signature", AGENT_ERR_AWS},
         {502, "<html><body>Bad Gateway</body></html>", "502",
-         "HTTP 502 with an unreadable error body", AGENT_ERR_HTTP},
+         "HTTP 502 with an unreadable error body", AGENT_ERR_UNAVAIL},
     };
     struct awsapi *api;
     struct aws_error err;
@@ -1360,14 +1360,14 @@ test_quota_exhaustion(void **state)
         q_reply(503, NULL, NULL);
         q_reply(503, NULL, NULL);
         q_reply(503, NULL, NULL);
-        assert_int_equal(call_register(api, &err, NULL, 0), AGENT_ERR_HTTP);
+        assert_int_equal(call_register(api, &err, NULL, 0), AGENT_ERR_UNAVAIL);
         assert_string_equal(err.code, "503");
         fk.nq = fk.next = fk.ns = fk.nsleeps = 0;
     }
     assert_int_equal(awsapi_retry_quota(api), 0);
     /* Now nothing is retried. */
     q_reply(503, NULL, NULL);
-    assert_int_equal(call_register(api, &err, NULL, 0), AGENT_ERR_HTTP);
+    assert_int_equal(call_register(api, &err, NULL, 0), AGENT_ERR_UNAVAIL);
     assert_int_equal(fk.ns, 1);
     /* Successes refill it. */
     q_reply(200, "<ok/>", NULL);
@@ -1412,6 +1412,98 @@ test_backoff_never_past_deadline(void **state)
     log = cap_end();
     assert_int_equal(fk.ns, 2);
     assert_non_null(strstr(log, "deadline has passed"));
+    awsapi_free(api);
+}
+
+/*
+ * Under a run deadline, throttling and 5xx are retried past max_attempts for
+ * as long as the deadline leaves room for one more call after the backoff;
+ * without one (or for other errors) max_attempts holds.
+ */
+static void
+test_retry_until_deadline(void **state)
+{
+    struct deadline d;
+    struct awsapi *api;
+    struct aws_error err;
+    const char *log;
+    int i;
+
+    (void)state;
+    env_creds(NULL);
+    setenv("AWS_ENDPOINT_URL", LOCAL, 1);
+    deadline_in(&d, 3600 * 1000);
+    api = api_new("eu-west-1", NULL, &d, 3);
+    fk.jitter = 0.5;
+    /* Ten throttles, then a 503, then success: eleven retries where 3 attempts would give up. */
+    for (i = 0; i < 10; i++)
+        q_reply(400, THROTTLE_XML, NULL);
+    q_reply(503, NULL, NULL);
+    q_reply(200, "<RegisterTargetsResponse/>", NULL);
+    cap_start();
+    assert_int_equal(call_register(api, &err, NULL, 0), AGENT_OK);
+    log = cap_end();
+    assert_int_equal(fk.ns, 12);
+    assert_int_equal(fk.nsleeps, 11);
+    /* Full jitter over a capped exponential: 0.5 * min(1 s * 2^(n-1), 20 s). */
+    assert_int_equal(fk.sleeps[0], 500);
+    assert_int_equal(fk.sleeps[4], 8000);
+    assert_int_equal(fk.sleeps[5], 10000);
+    assert_int_equal(fk.sleeps[9], 10000);
+    assert_non_null(strstr(log, "attempt 3 (the deadline allows more)"));
+    awsapi_free(api);
+
+    /* 503 for ever, 12 s left: retried while the backoff leaves a call's timeout (1 s) + 5 s. */
+    fk.nq = fk.next = fk.ns = fk.nsleeps = 0;
+    deadline_in(&d, 12000);
+    {
+        struct awsapi_opts o;
+
+        memset(&o, 0, sizeof(o));
+        o.region = "eu-west-1";
+        o.creds = prov;
+        o.deadline = &d;
+        o.max_attempts = 3;
+        o.timeout_ms = 1000;
+        assert_int_equal(awsapi_new(&o, &api), AGENT_OK);
+    }
+    fk.jitter = 0.99;
+    for (i = 0; i < 20; i++)
+        q_reply(503, NULL, NULL);
+    assert_int_equal(call_register(api, &err, NULL, 0), AGENT_ERR_UNAVAIL);
+    /* Sleeps 0.99 * 50, 100, ..., 3200 ms; 6336 ms would leave under 6 s of the 12. */
+    assert_int_equal(fk.nsleeps, 7);
+    assert_int_equal(fk.sleeps[6], 3168);
+    assert_int_equal(fk.ns, 8);
+    /* 5xx is temporary: exit 75. */
+    assert_int_equal(agent_rc_exit_status(AGENT_ERR_UNAVAIL), 75);
+    awsapi_free(api);
+}
+
+/* The adaptive mode: after a throttle the next request waits for the service's bucket. */
+static void
+test_adaptive_rate_limit(void **state)
+{
+    struct awsapi_hooks h = {fake_sleep, fake_jitter, &fk, 0};
+    struct awsapi *api;
+    struct aws_error err;
+
+    (void)state;
+    awsapi_set_hooks(&h);
+    env_creds(NULL);
+    setenv("AWS_ENDPOINT_URL", LOCAL, 1);
+    api = api_new("eu-west-1", NULL, NULL, 3);
+    fk.jitter = 0.0;
+    q_reply(200, "<RegisterTargetsResponse/>", NULL);
+    assert_int_equal(call_register(api, &err, NULL, 0), AGENT_OK);
+    assert_int_equal(fk.nsleeps, 0); /* off until throttled */
+    q_reply(400, THROTTLE_XML, NULL);
+    q_reply(200, "<RegisterTargetsResponse/>", NULL);
+    assert_int_equal(call_register(api, &err, NULL, 0), AGENT_OK);
+    /* The backoff (0 with this jitter), then a wait for a token of a bucket at >= 0.5/s. */
+    assert_true(fk.nsleeps >= 2);
+    assert_int_equal(fk.sleeps[0], 0);
+    assert_true(fk.sleeps[1] > 0 && fk.sleeps[1] <= 2000);
     awsapi_free(api);
 }
 
@@ -1629,6 +1721,8 @@ main(void)
         T(test_policy_and_toobig_not_retried),
         T(test_quota_exhaustion),
         T(test_backoff_never_past_deadline),
+        T(test_retry_until_deadline),
+        T(test_adaptive_rate_limit),
         T(test_clock_skew),
         T(test_expired_token_refresh),
         T(test_expired_token_env_not_retried),
