@@ -49,12 +49,12 @@ on_term(int sig)
 
 /* What one period read. */
 struct observation {
-    int ok;              /* IMDS answered every question */
-    char target[64];     /* target lifecycle state; "" when not in an ASG (404) */
-    int spot;            /* a Spot interruption notice is present */
-    time_t spot_time;    /* its time (0 when unreadable) */
+    int ok;           /* IMDS answered every question */
+    char target[64];  /* target lifecycle state; "" when not in an ASG (404) */
+    int spot;         /* a Spot interruption notice is present */
+    time_t spot_time; /* its time (0 when unreadable) */
     char spot_action[16];
-    int rebalance;       /* a rebalance recommendation is present */
+    int rebalance; /* a rebalance recommendation is present */
 };
 
 struct watch {
@@ -278,7 +278,8 @@ static void
 decide(struct watch *w, const struct observation *o)
 {
     const struct agent_config *cfg = w->ctx.cfg;
-    const struct observation *p = &w->last;
+    struct observation prev = w->last;
+    const struct observation *p = &prev;
     int first = !w->have_last;
     int target_changed = first || strcmp(o->target, p->target) != 0;
 
@@ -298,9 +299,8 @@ decide(struct watch *w, const struct observation *o)
                       end > 0 ? end : clock_now() + 120 - (time_t)cfg->drain.spot_margin_s, 0);
         return;
     }
-    if (target_changed &&
-        (strcmp(o->target, "Terminated") == 0 ||
-         (is_warmed(o->target) && !(first || is_warmed(p->target))))) {
+    if (target_changed && (strcmp(o->target, "Terminated") == 0 ||
+                           (is_warmed(o->target) && !(first || is_warmed(p->target))))) {
         if (!(first && drain_recorded_done(w)))
             run_drain(w, DRAIN_REASON_SCALE_IN, 0, 0);
         return;
@@ -442,9 +442,9 @@ cmd_watch(const struct run_env *env, int argc, char **argv)
     }
     if (got_term) {
         struct state st;
-        int done = state_load_quiet(w->ctx.state_dir, &st) == AGENT_OK &&
-                   (st.drain.state == DRAIN_STATE_DRAINED ||
-                    st.drain.state == DRAIN_STATE_TIMED_OUT);
+        int done =
+            state_load_quiet(w->ctx.state_dir, &st) == AGENT_OK &&
+            (st.drain.state == DRAIN_STATE_DRAINED || st.drain.state == DRAIN_STATE_TIMED_OUT);
 
         (void)notify_send("STOPPING=1");
         if (done) {
