@@ -32,7 +32,8 @@ install(DIRECTORY DESTINATION /etc/wcs-agent/conf.d
 install(DIRECTORY DESTINATION /var/lib/wcs-agent
     DIRECTORY_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE)
 # /usr/lib/systemd/system serves both Debian 12 (merged /usr) and the rpm distributions.
-install(FILES ${AGENT_PKG_SRC}/systemd/wcs-agent.service DESTINATION lib/systemd/system
+install(FILES ${AGENT_PKG_SRC}/systemd/wcs-agent.service
+    ${AGENT_PKG_SRC}/systemd/wcs-agent-watch.service DESTINATION lib/systemd/system
     PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
 
 # The man page, gzipped as both distributions ship them (gzip -n: reproducible).

@@ -86,7 +86,8 @@ enum agent_rc asg_describe_lifecycle_hooks(struct awsapi *api, const char *asg, 
 enum agent_rc asg_describe_hook_of(struct awsapi *api, const char *asg, const char *transition,
                                    struct asg_lifecycle_hook *out);
 
-/* Pure parser for asg_describe_hook_of(): as asg_parse_lifecycle_hooks(), by transition; silent on ABSENT. */
+/* Pure parser for asg_describe_hook_of(): as asg_parse_lifecycle_hooks(), by transition; silent on
+ * ABSENT. */
 enum agent_rc asg_parse_lifecycle_hook_of(const char *xml, size_t len, const char *transition,
                                           struct asg_lifecycle_hook *out);
 

@@ -278,7 +278,8 @@ static void
 decide(struct watch *w, const struct observation *o)
 {
     const struct agent_config *cfg = w->ctx.cfg;
-    const struct observation *p = &w->last;
+    struct observation prev = w->last;
+    const struct observation *p = &prev;
     int first = !w->have_last;
     int target_changed = first || strcmp(o->target, p->target) != 0;
 

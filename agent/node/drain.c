@@ -115,8 +115,7 @@ cancelled_on_disk(struct drain *d)
     return st.drain.state == DRAIN_STATE_CANCELLED && strcmp(st.drain.started, d->rec.started) == 0;
 }
 
-static void
-fail(struct drain *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(struct drain *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 fail(struct drain *d, const char *fmt, ...)
@@ -474,9 +473,8 @@ drain_start(struct run_ctx *ctx, const struct drain_opts *o, struct drain *d)
     (void)poll_page(d);
     d->rec.start_counts = d->rec.last_counts;
     counts_change(&d->rec, change, sizeof(change));
-    log_info("drain: started (reason: %s%s%s; %s; waiting at most %lld s for %s)",
-             d->rec.reason, o->note != NULL ? ": " : "", o->note != NULL ? o->note : "",
-             change,
+    log_info("drain: started (reason: %s%s%s; %s; waiting at most %lld s for %s)", d->rec.reason,
+             o->note != NULL ? ": " : "", o->note != NULL ? o->note : "", change,
              (long long)((d->end_ms - d->t0_ms) / 1000),
              cfg->drain.until.n > 0 ? cfg->drain.until.items[0] : "nothing");
     record(d);
@@ -486,8 +484,7 @@ drain_start(struct run_ctx *ctx, const struct drain_opts *o, struct drain *d)
         rc = wcs_enforce_node_state(cfg->drain.rest_url, WCS_CDN_ROUTE_AWAY, REST_ATTEMPTS,
                                     REST_TIMEOUT_MS, why, sizeof(why));
         if (rc == AGENT_OK)
-            log_info("drain: CDN %s: new streams are routed to other nodes",
-                     WCS_CDN_ROUTE_AWAY);
+            log_info("drain: CDN %s: new streams are routed to other nodes", WCS_CDN_ROUTE_AWAY);
         else
             fail(d, "CDN route-away (%s/cdn/enforce_node_state): %s", cfg->drain.rest_url, why);
     }
@@ -598,8 +595,8 @@ complete_hook(struct drain *d)
         return;
     rc = run_aws(d->ctx, &api);
     if (rc == AGENT_OK)
-        rc = asg_complete_lifecycle_action(api, d->hook, d->asg, d->ctx->disc.facts.instance_id,
-                                           1, &already);
+        rc = asg_complete_lifecycle_action(api, d->hook, d->asg, d->ctx->disc.facts.instance_id, 1,
+                                           &already);
     if (rc != AGENT_OK) {
         fail(d, "CompleteLifecycleAction %s: %s", d->hook, agent_rc_str(rc));
         return;
@@ -694,12 +691,15 @@ drain_cut(struct drain *d, int64_t left_ms)
         d->end_ms = end;
 }
 
+/* Steps 5-7 take a moment: a wall-clock end leaves them this much. */
+#define FINISH_RESERVE_MS 1000
+
 void
 drain_cut_at(struct drain *d, time_t t)
 {
-    time_t now = clock_now();
+    int64_t left = (int64_t)t * 1000 - clock_now_ms() - FINISH_RESERVE_MS;
 
-    drain_cut(d, t > now ? (int64_t)(t - now) * 1000 : 0);
+    drain_cut(d, left > 0 ? left : 0);
 }
 
 enum agent_rc
@@ -732,8 +732,8 @@ undrain_node(struct run_ctx *ctx, drain_save_fn save, void *save_arg)
 
     /* 2. Clear the forced CDN state. */
     if (cdn_applies(cfg)) {
-        rc = wcs_enforce_node_state(cfg->drain.rest_url, NULL, REST_ATTEMPTS, REST_TIMEOUT_MS,
-                                    why, sizeof(why));
+        rc = wcs_enforce_node_state(cfg->drain.rest_url, NULL, REST_ATTEMPTS, REST_TIMEOUT_MS, why,
+                                    sizeof(why));
         if (rc == AGENT_OK) {
             log_info("undrain: CDN forced state cleared");
         } else {

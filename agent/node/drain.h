@@ -125,8 +125,7 @@ void drain_cleanup(struct drain *d);
 enum agent_rc drain_prepare(struct run_ctx *ctx, const struct drain_opts *o, struct drain *d);
 
 /* Steps 1-7; *result (may be NULL) gets the final state. */
-enum agent_rc drain_node(struct run_ctx *ctx, const struct drain_opts *o,
-                         enum drain_state *result);
+enum agent_rc drain_node(struct run_ctx *ctx, const struct drain_opts *o, enum drain_state *result);
 
 /* From a tick: stop waiting (the record is left to whoever cancelled). */
 void drain_cancel(struct drain *d);
@@ -134,7 +133,7 @@ void drain_cancel(struct drain *d);
 /* From a tick: the wait ends within left_ms from now (never later than it would). */
 void drain_cut(struct drain *d, int64_t left_ms);
 
-/* From a tick: the wait ends at wall-clock t at the latest (a Spot notice). */
+/* The wait ends at wall-clock t at the latest (a Spot notice), less 1 s for steps 5-7. */
 void drain_cut_at(struct drain *d, time_t t);
 
 /*

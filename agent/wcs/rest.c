@@ -72,8 +72,8 @@ wcs_enforce_node_state(const char *rest_url, const char *state, int attempts, in
                 rc = AGENT_ERR_INVAL;
                 break;
             }
-            snprintf(why, cap, "%s", resp.fail != HTTP_FAIL_NONE ? http_fail_str(resp.fail)
-                                                                 : agent_rc_str(rc));
+            snprintf(why, cap, "%s",
+                     resp.fail != HTTP_FAIL_NONE ? http_fail_str(resp.fail) : agent_rc_str(rc));
             continue;
         }
         if (resp.status >= 200 && resp.status < 300) {

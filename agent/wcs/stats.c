@@ -527,8 +527,8 @@ wcs_stats_fetch(const char *url, int64_t timeout_ms, struct stats *out, char *wh
             rc = AGENT_ERR_INVAL;
         snprintf(why, cap, "%s",
                  resp.error[0] != '\0' && rc == AGENT_ERR_INVAL ? resp.error
-                 : resp.fail != HTTP_FAIL_NONE                   ? http_fail_str(resp.fail)
-                                                                 : agent_rc_str(rc));
+                 : resp.fail != HTTP_FAIL_NONE                  ? http_fail_str(resp.fail)
+                                                                : agent_rc_str(rc));
     } else if (resp.status != 200) {
         snprintf(why, cap, "HTTP %ld", resp.status);
         rc = AGENT_ERR_HTTP;

@@ -829,6 +829,7 @@ EXPECTED_FILES = {
     "/etc/wcs-agent/conf.d": "drwxr-x---",
     "/var/lib/wcs-agent": "drwx------",
     "/usr/lib/systemd/system/wcs-agent.service": "-rw-r--r--",
+    "/usr/lib/systemd/system/wcs-agent-watch.service": "-rw-r--r--",
     "/usr/share/man/man8/wcs-agent.8.gz": "-rw-r--r--",
     "/usr/share/doc/wcs-agent/copyright": "-rw-r--r--",
     "/usr/share/doc/wcs-agent/examples/user-data/custom-ami.ini": "-rw-r--r--",
@@ -972,6 +973,34 @@ class PackageBuildTest(unittest.TestCase):
         # The check can fail: a bad setting is reported.
         with open(unit, "w") as f:
             f.write(text.replace("Restart=on-failure", "Restart=always"))
+        r = run([exe, "verify", unit], env=env, timeout=120)
+        self.assertNotEqual(r.returncode, 0)
+
+    def test_systemd_analyze_verify_watch_unit(self):
+        exe = shutil.which("systemd-analyze")
+        if exe is None:
+            self.skipTest("systemd-analyze is not installed (apt-get install systemd)")
+        unit_dir = os.path.join(self.tmpdir.name, "units-watch")
+        os.makedirs(unit_dir, exist_ok=True)
+        text = read(os.path.join(self.root, "usr/lib/systemd/system/wcs-agent-watch.service"))
+        self.assertEqual(text, read(os.path.join(PACKAGING, "systemd", "wcs-agent-watch.service")))
+        for want in ("Type=notify", "WatchdogSec=", "Restart=always", "After=wcs-agent.service",
+                     "ProtectSystem=strict", "NoNewPrivileges=yes"):
+            self.assertIn(want, text)
+        # TimeoutStopSec stays above drain.stop_timeout's default (300 s).
+        stop = re.search(r"(?m)^TimeoutStopSec=(\d+)min$", text)
+        self.assertIsNotNone(stop)
+        self.assertGreater(int(stop.group(1)) * 60, 300)
+        text = text.replace("/usr/bin/wcs-agent", os.path.join(self.root, "usr/bin/wcs-agent"))
+        unit = os.path.join(unit_dir, "wcs-agent-watch.service")
+        with open(unit, "w") as f:
+            f.write(text)
+        env = dict(os.environ, MANPATH=os.path.join(self.root, "usr/share/man"),
+                   SYSTEMD_LOG_LEVEL="notice")
+        r = run([exe, "verify", unit], env=env, timeout=120)
+        self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
+        with open(unit, "w") as f:
+            f.write(text.replace("Type=notify", "Type=nonsense"))
         r = run([exe, "verify", unit], env=env, timeout=120)
         self.assertNotEqual(r.returncode, 0)
 
