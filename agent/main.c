@@ -11,7 +11,9 @@
 
 #include "aws/awsxml.h"
 #include "cmd/deregister.h"
+#include "cmd/fleet.h"
 #include "cmd/inspect.h"
+#include "cmd/metrics.h"
 #include "cmd/seal.h"
 #include "cmd/status.h"
 #include "config/config.h"
@@ -45,6 +47,9 @@ static const char usage_text[] =
     "                        remove this instance from its load balancers (--on-stop: only\n"
     "                        when register.deregister_on_stop is true, for ExecStop)\n"
     "  seal                  prepare the instance for Create Image\n"
+    "  metrics [--once]      publish the node's metrics to CloudWatch\n"
+    "  fleet [--json] [--watch]\n"
+    "                        every target with health, lifecycle, result tag and stats\n"
     "  version               program and library versions\n"
     "\n"
     "global options:\n"
@@ -340,6 +345,10 @@ main(int argc, char **argv)
             status = agent_rc_exit_status(seal_command(&env));
     } else if (strcmp(cmd, "deregister") == 0) {
         status = cmd_deregister(&env, argc, argv);
+    } else if (strcmp(cmd, "metrics") == 0) {
+        status = cmd_metrics(&env, argc, argv);
+    } else if (strcmp(cmd, "fleet") == 0) {
+        status = cmd_fleet(&env, argc, argv);
     } else {
         status = usage_error("unknown command '%s'", cmd);
     }
