@@ -11,6 +11,7 @@
 
 #include "aws/awsxml.h"
 #include "cmd/deregister.h"
+#include "cmd/doctor.h"
 #include "cmd/fleet.h"
 #include "cmd/inspect.h"
 #include "cmd/metrics.h"
@@ -50,6 +51,7 @@ static const char usage_text[] =
     "  metrics [--once]      publish the node's metrics to CloudWatch\n"
     "  fleet [--json] [--watch]\n"
     "                        every target with health, lifecycle, result tag and stats\n"
+    "  doctor [--json]       read-only diagnosis of this node's set-up\n"
     "  version               program and library versions\n"
     "\n"
     "global options:\n"
@@ -349,6 +351,8 @@ main(int argc, char **argv)
         status = cmd_metrics(&env, argc, argv);
     } else if (strcmp(cmd, "fleet") == 0) {
         status = cmd_fleet(&env, argc, argv);
+    } else if (strcmp(cmd, "doctor") == 0) {
+        status = cmd_doctor(&env, argc, argv);
     } else {
         status = usage_error("unknown command '%s'", cmd);
     }

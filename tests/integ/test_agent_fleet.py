@@ -15,7 +15,7 @@ import time
 import unittest
 import urllib.parse
 
-from twin_testlib import TwinTestCase
+from twin_testlib import TwinTestCase, dir_snapshot
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sim"))
 
@@ -40,6 +40,8 @@ class RecordingProxy:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 action = urllib.parse.parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
+                # JSON protocol calls name themselves in X-Amz-Target ("AmazonSSM.GetParameter").
+                action = action or self.headers.get("X-Amz-Target", "").rpartition(".")[2]
                 proxy.calls.append((time.time(), action))
                 c = http.client.HTTPConnection(proxy.target.hostname, proxy.target.port, timeout=10)
                 hdrs = {k: v for k, v in self.headers.items()}
@@ -292,6 +294,112 @@ class FleetCase(TwinTestCase):
         self.assertTrue(body[3].startswith(healthy_idle), body)
         self.assertIn("failed at secrets", r.stdout)
         self.assertRegex(r.stdout, r"4 targets, \d+ healthy, 45 connections; spread 35 \(max 40 on i-\w+, min 5 on i-\w+\); 2 without stats")
+
+
+class DoctorCase(TwinTestCase):
+    twin_scope = "class"
+    use_aws = True
+    need_agent = True
+    agent_timeout = 60
+
+    def setUp(self):
+        super().setUp()
+        self.seeded = self.aws.seeded
+        self.iid = self.seeded["instance_id"]
+        self.iam = self.aws.client("iam", credentials="user")
+        self.ec2 = self.aws.client("ec2", credentials="user")
+        self.elbv2 = self.aws.client("elbv2", credentials="user")
+        # A correct node: hop limit 2, health check on 8081 /?action=stat, delay covering the drain.
+        self.ec2.modify_instance_metadata_options(InstanceId=self.iid, HttpPutResponseHopLimit=2, HttpTokens="required")
+        self.elbv2.modify_target_group(
+            TargetGroupArn=self.seeded["target_group_arn"], HealthCheckPort="8081", HealthCheckPath="/?action=stat"
+        )
+        self.elbv2.modify_target_group_attributes(
+            TargetGroupArn=self.seeded["target_group_arn"],
+            Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "1800"}],
+        )
+        self.write_config(
+            "[drain]\ntimeout = 1800\n[register]\ntarget_group = %s\n[signal]\nasg = %s\n[licence]\nkey = ssm:%s\n"
+            % (self.seeded["target_group_arn"], self.seeded["asg_name"], self.seeded["ssm_licence_name"])
+        )
+
+    def doctor(self, **kw):
+        r = self.run_agent("doctor", "--json", **kw)
+        self.assertIn(r.rc, (0, 1), r.stderr)
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["failed"], sum(1 for c in doc["checks"] if c["status"] == "fail"))
+        self.assertEqual(r.rc, 1 if doc["failed"] else 0)
+        for c in doc["checks"]:
+            self.assertEqual(set(c), {"name", "status", "detail", "fix"})
+            if c["status"] == "fail":
+                self.assertTrue(c["fix"], c)
+        return {c["name"]: c for c in doc["checks"]}
+
+    def test_correct_node_passes_the_aws_checks(self):
+        c = self.doctor()
+        for name in ("imds", "imds hop limit", "instance tags", "credentials", "clock", "permissions", "secrets", "health check", "deregistration delay"):
+            self.assertEqual(c[name]["status"], "ok", c[name])
+        self.assertIn("ec2:CreateTags (DryRun)", c["permissions"]["detail"])
+
+    def test_wrong_health_check_path(self):
+        self.elbv2.modify_target_group(TargetGroupArn=self.seeded["target_group_arn"], HealthCheckPath="/")
+        c = self.doctor()
+        self.assertEqual(c["health check"]["status"], "fail")
+        self.assertIn("path /,", c["health check"]["detail"])
+        self.assertIn("--health-check-path '/?action=stat'", c["health check"]["fix"])
+
+    def test_missing_permission(self):
+        doc = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "ec2:CreateTags", "Resource": "*"}]}
+        self.iam.put_role_policy(RoleName=self.seeded["role_name"], PolicyName="deny-tags", PolicyDocument=json.dumps(doc))
+        self.addCleanup(self.iam.delete_role_policy, RoleName=self.seeded["role_name"], PolicyName="deny-tags")
+        c = self.doctor()
+        self.assertEqual(c["permissions"]["status"], "fail")
+        self.assertIn("ec2:CreateTags", c["permissions"]["detail"])
+        self.assertIn("instance role", c["permissions"]["fix"])
+
+    def test_hop_limit_of_1(self):
+        self.ec2.modify_instance_metadata_options(InstanceId=self.iid, HttpPutResponseHopLimit=1)
+        c = self.doctor()
+        self.assertEqual(c["imds hop limit"]["status"], "fail")
+        self.assertIn("--http-put-response-hop-limit 2", c["imds hop limit"]["fix"])
+
+    def test_expired_certificate(self):
+        with open(os.path.join(self.state_dir, "state.json"), "w", encoding="utf-8") as f:
+            json.dump({"version": 1, "instance_id": self.iid, "applied": {"certificate_not_after": "2025-01-01T00:00:00Z"}}, f)
+        c = self.doctor()
+        self.assertEqual(c["certificate"]["status"], "fail")
+        self.assertIn("expired on 2025-01-01", c["certificate"]["detail"])
+        self.assertIn("renew", c["certificate"]["fix"])
+        with open(os.path.join(self.state_dir, "state.json"), "w", encoding="utf-8") as f:
+            json.dump({"version": 1, "instance_id": self.iid, "applied": {"certificate_not_after": "2099-01-01T00:00:00Z"}}, f)
+        self.assertEqual(self.doctor()["certificate"]["status"], "ok")
+
+    def test_read_only(self):
+        """No file created (not even the state folder), no mutating call on any endpoint."""
+        os.rmdir(self.state_dir)
+        before = dir_snapshot(self.tmp)
+        proxies = {}
+        env = {}
+        for var in ("AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2", "AWS_ENDPOINT_URL_SSM"):
+            p = RecordingProxy(self.aws.moto_url).start()
+            self.addCleanup(p.stop)
+            proxies[var] = p
+            env[var] = p.url
+        self.aws.endpoint.clear_calls()
+        r = self.run_agent("doctor", env=env)
+        self.assertIn(r.rc, (0, 1), r.stderr)
+        self.assertIn("\u2714 imds", r.stdout)
+        self.assertFalse(os.path.exists(self.state_dir))
+        self.assertEqual(dir_snapshot(self.tmp), before)
+        actions = [a for p in proxies.values() for _, a in p.calls]
+        actions += [c["action"] for c in self.aws.endpoint.calls()]
+        self.assertTrue(actions)
+        read_only = ("Describe", "Get", "List")
+        for a in actions:
+            self.assertTrue(a.startswith(read_only) or a == "CreateTags", actions)
+        # The one CreateTags is the DryRun probe.
+        self.assertEqual([a for a in actions if a == "CreateTags"], ["CreateTags"])
+        self.assertEqual(self.ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [self.iid]}, {"Name": "key", "Values": [TAG]}])["Tags"], [])
 
 
 if __name__ == "__main__":
