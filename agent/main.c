@@ -12,8 +12,11 @@
 #include "cmd/check_config.h"
 #include "cmd/cmd.h"
 #include "cmd/deregister.h"
+#include "cmd/doctor.h"
 #include "cmd/drain.h"
+#include "cmd/fleet.h"
 #include "cmd/metadata.h"
+#include "cmd/metrics.h"
 #include "cmd/run.h"
 #include "cmd/seal.h"
 #include "cmd/status.h"
@@ -63,6 +66,13 @@ static const struct command commands[] = {
      "                        take this node out of service without cutting its calls\n"},
     {"undrain", cmd_undrain, 1,
      "  undrain               cancel a drain or return a drained node to service\n"},
+    {"metrics", cmd_metrics, 1,
+     "  metrics [--once]      publish the node's metrics to CloudWatch\n"},
+    {"fleet", cmd_fleet, 1,
+     "  fleet [--json] [--watch]\n"
+     "                        every target with health, lifecycle, result tag and stats\n"},
+    {"doctor", cmd_doctor, 1,
+     "  doctor [--json]       read-only diagnosis of this node's set-up\n"},
     {"version", cmd_version, 0, "  version               program and library versions\n"},
 };
 

@@ -1025,6 +1025,32 @@ valid_word(const char *s, const char *extra, size_t max)
     return n > 0 && n <= max;
 }
 
+/*
+ * Form encoding as botocore sends it: the SigV4 encoding with a space as
+ * '+' (application/x-www-form-urlencoded).  AWS reads both; moto checks the
+ * signature over the form it re-encodes this way, so "%20" would not verify.
+ */
+static enum agent_rc
+form_encode(const char *s, struct buf *b)
+{
+    size_t start = b->len, i, j;
+    enum agent_rc rc = sigv4_uri_encode(s, strlen(s), 1, b);
+
+    if (rc != AGENT_OK)
+        return rc;
+    for (i = j = start; i < b->len; i++, j++) {
+        if (b->len - i >= 3 && memcmp(b->data + i, "%20", 3) == 0) {
+            b->data[j] = '+';
+            i += 2;
+        } else {
+            b->data[j] = b->data[i];
+        }
+    }
+    b->len = j;
+    b->data[j] = '\0';
+    return AGENT_OK;
+}
+
 static enum agent_rc
 append_pair(struct buf *b, const char *name, const char *value)
 {
@@ -1035,11 +1061,11 @@ append_pair(struct buf *b, const char *name, const char *value)
         if (rc != AGENT_OK)
             return rc;
     }
-    rc = sigv4_uri_encode(name, strlen(name), 1, b);
+    rc = form_encode(name, b);
     if (rc == AGENT_OK)
         rc = buf_putc(b, '=');
     if (rc == AGENT_OK)
-        rc = sigv4_uri_encode(value, strlen(value), 1, b);
+        rc = form_encode(value, b);
     return rc;
 }
 

@@ -241,6 +241,7 @@ state_to_json(const struct state *st, struct buf *out)
         ok &= add_text(applied, "wcs_version", st->applied.wcs_version, 0);
         ok &= add_text(applied, "licence_sha256", st->applied.licence_sha256, 0);
         ok &= add_text(applied, "certificate_sha256", st->applied.certificate_sha256, 0);
+        ok &= add_text(applied, "certificate_not_after", st->applied.certificate_not_after, 0);
         ok &= add_text(applied, "download_etag", st->applied.download_etag, 0);
         ok &= add_text(applied, "download_last_modified", st->applied.download_last_modified, 0);
     }
@@ -433,6 +434,8 @@ state_from_json(const char *json, size_t len, struct state *st)
                        sizeof(tmp.applied.licence_sha256));
         ok &= get_text(applied, "certificate_sha256", tmp.applied.certificate_sha256,
                        sizeof(tmp.applied.certificate_sha256));
+        ok &= get_text(applied, "certificate_not_after", tmp.applied.certificate_not_after,
+                       sizeof(tmp.applied.certificate_not_after));
         ok &= get_text(applied, "download_etag", tmp.applied.download_etag,
                        sizeof(tmp.applied.download_etag));
         ok &= get_text(applied, "download_last_modified", tmp.applied.download_last_modified,

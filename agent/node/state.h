@@ -115,6 +115,7 @@ struct state {
         char wcs_version[64];
         char licence_sha256[65];
         char certificate_sha256[65];
+        char certificate_not_after[32]; /* RFC 3339 expiry of that certificate */
         char download_etag[256];
         char download_last_modified[64];
     } applied;

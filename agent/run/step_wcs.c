@@ -276,6 +276,9 @@ step_tls(struct run_ctx *ctx, struct state_step *rec)
     if (rc != AGENT_OK)
         goto out;
     memcpy(ctx->st.applied.certificate_sha256, info.cert_sha256, sizeof(info.cert_sha256));
+    /* Metrics and doctor read the expiry from the state, with no secret to resolve. */
+    snprintf(ctx->st.applied.certificate_not_after, sizeof(ctx->st.applied.certificate_not_after),
+             "%s", info.not_after);
     if (same && !ctx->opts->force) {
         snprintf(detail, sizeof(detail), "keystore holds %s (%d days left)", info.subject,
                  info.days_left);

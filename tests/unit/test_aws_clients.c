@@ -987,7 +987,7 @@ test_asg_complete(void **state)
     assert_int_equal(
         asg_complete_lifecycle_action(api, "wcs/launch-hook_1", "My ASG", IID, 0, NULL), AGENT_OK);
     assert_form("Action=CompleteLifecycleAction&Version=2011-01-01"
-                "&LifecycleHookName=wcs%2Flaunch-hook_1&AutoScalingGroupName=My%20ASG"
+                "&LifecycleHookName=wcs%2Flaunch-hook_1&AutoScalingGroupName=My+ASG"
                 "&LifecycleActionResult=ABANDON&InstanceId=" IID);
     assert_int_equal(fk.calls, 2);
 }

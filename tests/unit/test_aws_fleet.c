@@ -183,7 +183,7 @@ static int
 setup(void **state)
 {
     struct http_transport t = {fake_perform, &fk};
-    struct awsapi_hooks hk = {no_sleep, no_jitter, NULL};
+    struct awsapi_hooks hk = {no_sleep, no_jitter, NULL, 1};
     struct awsapi_opts o;
 
     (void)state;
@@ -464,7 +464,7 @@ test_ec2_calls(void **state)
     answer(200, tags_ok);
     assert_int_equal(ec2_create_tag(api, IID, "wcs-agent:result", "ok 5.2.1 in 3.1 s"), AGENT_OK);
     assert_form_has("Action=CreateTags&Version=2016-11-15&ResourceId.1=" IID
-                    "&Tag.1.Key=wcs-agent%3Aresult&Tag.1.Value=ok%205.2.1%20in%203.1%20s");
+                    "&Tag.1.Key=wcs-agent%3Aresult&Tag.1.Value=ok+5.2.1+in+3.1+s");
     assert_int_equal(count_pairs(fk.body), 5);
 
     answer(403, ec2_denied);

@@ -703,7 +703,7 @@ test_query_default_endpoint_and_encoding(void **state)
     s = &fk.s[0];
     assert_string_equal(s->url, "https://cloudformation.eu-central-1.amazonaws.com/");
     assert_string_equal(hdr(s, "Host"), "cloudformation.eu-central-1.amazonaws.com");
-    assert_string_equal(s->body, "Action=SignalResource&Version=2010-05-15&StackName=my%20stack&"
+    assert_string_equal(s->body, "Action=SignalResource&Version=2010-05-15&StackName=my+stack&"
                                  "UniqueId=a~b_c-d.e%2Bf%2Fg%2Ah%3Di%26j%C3%A9&Empty=");
     /* https only: no plain-http permission. */
     assert_int_equal(s->flags, HTTP_SECRET_HEADERS);
