@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
+#include "core/interrupt.h"
 #include "core/log.h"
+#include "node/drain.h"
 #include "wcs/stats.h"
 
 /* The longest one read of the stats page may take when deciding a restart. */
@@ -51,14 +54,42 @@ life_licence(struct run_ctx *ctx, struct state_step *rec)
     return step_licence(ctx, rec);
 }
 
+/* A drain holds the node out of service (draining, drained, timed out; not cancelled). */
+static int
+drain_active(const struct run_ctx *ctx)
+{
+    enum drain_state d = ctx->st.drain.state;
+
+    return d == DRAIN_STATE_DRAINING || d == DRAIN_STATE_DRAINED || d == DRAIN_STATE_TIMED_OUT;
+}
+
+/*
+ * The drain record of a drain the run does itself: the run holds the run
+ * lock, so the record goes into its own state and is written at once.
+ */
+static enum agent_rc
+life_save_drain(void *arg, const struct state_drain *rec)
+{
+    struct run_ctx *ctx = arg;
+
+    ctx->st.drain = *rec;
+    return state_save(ctx->state_dir, &ctx->st);
+}
+
 enum agent_rc
 life_register(struct run_ctx *ctx, struct state_step *rec)
 {
     const struct agent_config *cfg = ctx->cfg;
     enum run_target t = run_target(ctx);
+    char detail[300];
+    enum agent_rc rc;
 
     if (cfg->reg.target_group.n == 0 && cfg->reg.classic_elb.n == 0)
         return step_register(ctx, rec);
+    if (!ctx->restart_drained && drain_active(ctx) && t != RUN_TARGET_IN_SERVICE) {
+        state_step_set_error(rec, "node is drained: run `wcs-agent undrain` first");
+        return AGENT_ERR_INVAL;
+    }
     if (t == RUN_TARGET_WARM || t == RUN_TARGET_STANDBY) {
         rec->result = STEP_RESULT_SKIPPED;
         state_step_set_detail(rec, t == RUN_TARGET_WARM
@@ -68,7 +99,20 @@ life_register(struct run_ctx *ctx, struct state_step *rec)
             run_plan("register", "%s: would not register", ctx->disc.facts.lifecycle_state);
         return AGENT_OK;
     }
-    return step_register(ctx, rec);
+    rc = step_register(ctx, rec);
+    if (rc != AGENT_OK || !ctx->restart_drained)
+        return rc;
+    /* The drain-safe restart's last step: back in service (CDN state cleared, `cancelled`). */
+    ctx->restart_drained = 0;
+    rc = undrain_node(ctx, life_save_drain, ctx);
+    if (rc != AGENT_OK) {
+        state_step_set_error(rec, "registered, but the undrain after the restart failed (see the "
+                                  "log); run `wcs-agent undrain`");
+        return rc;
+    }
+    snprintf(detail, sizeof(detail), "%s; undrained after the restart", rec->detail);
+    state_step_set_detail(rec, detail);
+    return AGENT_OK;
 }
 
 /* A node carries calls only once it has been in service and while nothing keeps traffic away. */
@@ -77,7 +121,7 @@ node_in_service(const struct run_ctx *ctx)
 {
     enum run_target t = run_target(ctx);
 
-    if (t == RUN_TARGET_WARM || t == RUN_TARGET_STANDBY)
+    if (t == RUN_TARGET_WARM || t == RUN_TARGET_STANDBY || drain_active(ctx))
         return 0;
     if (ctx->st.phase == STATE_PHASE_IN_SERVICE)
         return 1;
@@ -110,19 +154,75 @@ live_connections(const struct run_ctx *ctx)
     return n;
 }
 
+/* A SIGTERM or SIGINT stops the wait (the run then records the interrupt). */
+static void
+life_drain_tick(void *arg, struct drain *d)
+{
+    (void)arg;
+    if (interrupt_pending() != 0)
+        drain_cancel(d);
+}
+
 /*
  * restart.mode = drain: design.md §8.2 steps 1-4 before the restart; ready,
- * register and the undrain follow in the pipeline.
+ * register and the undrain follow in the pipeline (life_register).  The
+ * wait is bounded by drain.timeout and by half the time the run has left.
+ * A drain that is already running (watch, by hand) is not disturbed: the
+ * restart is deferred to a later run.
  */
 static enum agent_rc
-life_drain_for_restart(struct run_ctx *ctx, long long n, char *detail, size_t cap)
+life_drain_for_restart(struct run_ctx *ctx, unsigned reasons, long long n, int *go, char *detail,
+                       size_t cap)
 {
-    /* Until the drain engine is wired in: the old behaviour, said loudly. */
-    log_warnx("restarting WCS under %lld live connection%s (restart.mode = drain is not "
-              "available in this build)",
-              n, n == 1 ? "" : "s");
-    snprintf(detail, cap, "%lld connection%s, not drained", n, n == 1 ? "" : "s");
-    (void)ctx;
+    struct drain_opts o;
+    struct drain d;
+    char why[128], note[160];
+    int64_t left_s = deadline_left_ms(&ctx->deadline) / 2000;
+    long long after;
+    enum agent_rc rc;
+
+    state_steps_str(reasons, why, sizeof(why));
+    snprintf(note, sizeof(note), "restart: %s changed", why[0] != '\0' ? why : "--force");
+    memset(&o, 0, sizeof(o));
+    o.reason = DRAIN_REASON_MANUAL;
+    o.note = note;
+    o.timeout_s = ctx->cfg->drain.timeout_s < left_s ? ctx->cfg->drain.timeout_s : left_s;
+    if (o.timeout_s < 1)
+        o.timeout_s = 1;
+    o.tick = life_drain_tick;
+    o.save = life_save_drain;
+    o.save_arg = ctx;
+    log_info("draining before the restart: %lld live connection%s (restart.mode = drain)", n,
+             n == 1 ? "" : "s");
+    rc = drain_prepare(ctx, &o, &d);
+    if (rc == AGENT_ERR_BUSY) {
+        *go = 0;
+        ctx->restart_deferred = 1;
+        ctx->st.pending.restart |= reasons;
+        snprintf(detail, cap, "restart deferred: a drain is already running (%s)", why);
+        return AGENT_OK;
+    }
+    if (rc != AGENT_OK) {
+        snprintf(detail, cap, "cannot drain before the restart: %s", agent_rc_str(rc));
+        return rc;
+    }
+    ctx->restart_drained = 1;
+    (void)life_save_drain(ctx, &d.rec); /* drained, timed_out or cancelled */
+    after = state_counts_get(&d.rec.last_counts, "connections");
+    if (d.rec.state == DRAIN_STATE_CANCELLED) {
+        drain_cleanup(&d);
+        snprintf(detail, cap, "drain before the restart stopped (%s)",
+                 interrupt_pending() != 0 ? interrupt_name(interrupt_pending()) : "undrain");
+        return interrupt_pending() != 0 ? AGENT_ERR_INTR : AGENT_ERR_INVAL;
+    }
+    if (d.rec.state == DRAIN_STATE_TIMED_OUT)
+        log_warnx("drain before the restart timed out after %lld s: restarting WCS under %lld "
+                  "live connection%s",
+                  (long long)o.timeout_s, after, after == 1 ? "" : "s");
+    snprintf(detail, cap, "%s for the restart (connections %lld -> %lld%s)",
+             d.rec.state == DRAIN_STATE_DRAINED ? "drained" : "drain timed out", n, after,
+             d.failed ? "; a drain step failed, see the log" : "");
+    drain_cleanup(&d);
     return AGENT_OK;
 }
 
@@ -160,7 +260,7 @@ life_before_restart(struct run_ctx *ctx, unsigned reasons, int *go, char *detail
         return AGENT_OK;
     case CONFIG_RESTART_DRAIN:
     default:
-        return life_drain_for_restart(ctx, n, detail, cap);
+        return life_drain_for_restart(ctx, reasons, n, go, detail, cap);
     }
 }
 
@@ -181,6 +281,9 @@ life_finish(struct run_ctx *ctx)
         ctx->st.phase = STATE_PHASE_IN_SERVICE;
         break;
     }
+    if (ctx->restart_drained)
+        log_warnx("the node is still drained after its restart (register did not run): run "
+                  "`wcs-agent undrain` to put it back in service");
     if (ctx->restart_deferred) {
         state_steps_str(ctx->st.pending.restart, why, sizeof(why));
         log_warnx("WCS restart deferred: %lld live connection%s (restart.mode = defer); the "

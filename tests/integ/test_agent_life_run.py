@@ -16,6 +16,7 @@ a fake WCS (install tree, service commands, stats page with counters):
 import json
 import os
 import subprocess
+import time
 import unittest
 
 from twin_testlib import TwinTestCase
@@ -199,6 +200,31 @@ class StandbyTest(LifeRunCase):
         self.assertEqual(self.tg_targets(), [(self.iid, 8080)])
 
 
+class DrainedNodeTest(LifeRunCase):
+    def test_run_on_a_drained_node_refuses_to_register(self):
+        self.aws.endpoint.start_lifecycle_action(self.asg, self.iid, self.seeded["hook_name"])
+        self.write_config(self.config(licence=False))
+        self.run_ok()
+        # A drain took it out (as `wcs-agent drain` records it), and the balancer let it go.
+        path = os.path.join(self.state_dir, "state.json")
+        doc = self.load_state()
+        doc["drain"] = {"state": "drained", "reason": "manual", "started": "2026-12-07T10:00:00Z",
+                        "finished": "2026-12-07T10:05:00Z", "start_counts": {"connections": 3},
+                        "last_counts": {"connections": 0}}
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(doc, f)
+        self.remove_registrations()
+        self.imds.set_metadata(lifecycle_state=None)
+        r = self.run_agent("run")
+        self.assertEqual(r.rc, 1, r.stderr)
+        self.assertIn("node is drained: run `wcs-agent undrain` first", r.stderr)
+        self.assertEqual(self.tg_targets(), [])
+        # Back to InService (Auto Scaling put it back): run registers it.
+        self.imds.set_metadata(lifecycle_state="InService")
+        self.run_ok()
+        self.assertEqual(self.tg_targets(), [(self.iid, 8080)])
+
+
 class PendingRestartTest(LifeRunCase):
     def test_failed_run_after_configure_is_restarted_by_the_next(self):
         self.write_config(self.config(licence=False, signal=False))
@@ -246,11 +272,11 @@ class PendingRestartTest(LifeRunCase):
 class RestartModeTest(LifeRunCase):
     """A hand rerun with a new certificate on a node that carries calls."""
 
-    def first_run(self, mode):
+    def first_run(self, mode, extra=""):
         self.aws.endpoint.start_lifecycle_action(self.asg, self.iid, self.seeded["hook_name"])
         self.cert_a = make_cert(self.tmp, "a")
         self.cert_b = make_cert(self.tmp, "b")
-        self.mode = "[restart]\nmode = %s\n" % mode
+        self.mode = ("[restart]\nmode = %s\n" % mode if mode else "") + extra
         self.write_config(self.config(self.tls_config(*self.cert_a) + self.mode, licence=False))
         self.run_ok()
         self.assertEqual(self.load_state()["phase"], "in-service")
@@ -289,6 +315,66 @@ class RestartModeTest(LifeRunCase):
         self.assertEqual(self.wcs_service.restart_count(), self.restarts + 1)
         self.assertIn("restarting WCS under 7 live connections (restart.mode = now", r.stderr)
         self.assertNotIn("pending", self.load_state())
+
+    def wait_for(self, what, cond, proc, timeout=30):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if cond():
+                return
+            if proc.poll() is not None:
+                out, err = proc.communicate()
+                self.fail("agent ended (%s) before %s:\n%s" % (proc.returncode, what, err))
+            time.sleep(0.05)
+        self.fail("timed out waiting for %s" % what)
+
+    def test_drain_restart_ready_register_in_order(self):
+        # restart.mode = drain is the default; CDN route-away needs a CDN role.
+        self.first_run(None, "[cdn]\nrole = origin\n[watch]\ninterval = 1\n")
+        self.assertEqual(self.tg_targets(), [(self.iid, 8080)])
+        wall = time.time() - time.monotonic()
+        p = self.start_agent("run")
+        # 1-3: CDN route-away and deregistration while WCS still runs the old certificate.
+        self.wait_for("deregistration", lambda: self.tg_targets() == [], p)
+        self.assertEqual(self.wcs_service.restart_count(), self.restarts, "restarted before the calls ended")
+        self.assertEqual(self.stats.cdn_forced(), "GROUP_CONNECTIONS_ALLOWED")
+        with open(os.path.join(self.state_dir, "state.json"), encoding="utf-8") as f:
+            rec = json.load(f)["drain"]
+        self.assertEqual(rec["state"], "draining")
+        self.assertEqual(rec["start_counts"]["connections"], 7)
+        # 4: the calls end; then restart, ready, register, undrain.
+        time.sleep(1.5)
+        self.assertEqual(self.wcs_service.restart_count(), self.restarts, "restarted under live calls")
+        t_fall = time.monotonic()
+        self.stats.fall(1.0)
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(self.wcs_service.restart_count(), self.restarts + 1)
+        self.assertGreaterEqual(self.wcs_service.restart_times()[-1], t_fall + 0.9)
+        self.assertEqual(self.tg_targets(), [(self.iid, 8080)])
+        self.assertIsNone(self.stats.cdn_forced())
+        hist = self.stats.cdn_history()
+        self.assertEqual([h["state"] for h in hist], ["GROUP_CONNECTIONS_ALLOWED", None])
+        restarted = self.wcs_service.restart_times()[-1] + wall
+        self.assertLess(hist[0]["time"], restarted)
+        self.assertGreater(hist[1]["time"], restarted)
+        # The run's own lines, in order.
+        lines = err.splitlines()
+
+        def first(needle):
+            for i, line in enumerate(lines):
+                if needle in line:
+                    return i
+            self.fail("no line with %r in:\n%s" % (needle, err))
+
+        order = [first("drain: started"), first("deregister: %s" % self.iid), first("service: changed"),
+                 first("ready: ok"), first("wcs-agent: register: elbv2: registered"), first("undrained: back in service")]
+        self.assertEqual(order, sorted(order), err)
+        steps = self.steps()
+        self.assertIn("drained for the restart (connections 7 -> 0)", steps["service"]["detail"])
+        self.assertIn("undrained after the restart", steps["register"]["detail"])
+        doc = self.load_state()
+        self.assertEqual(doc["drain"]["state"], "cancelled")
+        self.assertNotIn("pending", doc)
 
     def test_no_connections_restarts_at_once(self):
         self.first_run("defer")
