@@ -81,6 +81,14 @@ print_table(const struct state *st, int running, int interrupted)
     if (st->ready.at[0] != '\0')
         printf(", ready since %s", st->ready.at);
     printf("\n");
+    if (st->phase != STATE_PHASE_NONE)
+        printf("phase: %s\n", state_phase_str(st->phase));
+    if (st->pending.restart != 0) {
+        char why[128];
+
+        state_steps_str(st->pending.restart, why, sizeof(why));
+        printf("restart pending: %s changed (the next `wcs-agent run` restarts WCS)\n", why);
+    }
     print_drain(&st->drain);
 }
 

@@ -61,6 +61,10 @@ struct run_ctx {
     int64_t hb_period_ms;
     int64_t hb_last_ms;
     char asg[256]; /* the Auto Scaling group, once found */
+    /* Drain-safe restarts (run/life.c, design.md §8.3). */
+    int restart_deferred;    /* restart.mode = defer kept WCS running on the old files */
+    long long restart_calls; /* connections when the restart was decided; -1 unknown */
+    int restart_drained;     /* service drained the node for its restart */
 };
 
 /* The AWS client of the run, created on first use (region and credentials logged on failure). */

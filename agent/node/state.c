@@ -36,7 +36,29 @@ static const char *const run_results[RUN_RESULT__MAX] = {
     [RUN_RESULT_FAILED] = "failed",
 };
 
-static const char *const signalled_names[] = {"lifecycle", "cloudformation", "systemd"};
+/* ready.signalled, in the order written. */
+static const struct {
+    unsigned bit;
+    const char *name;
+} signalled_names[] = {
+    {STATE_SIGNALLED_LIFECYCLE_WARM, "lifecycle:warm"},
+    {STATE_SIGNALLED_LIFECYCLE, "lifecycle:in-service"},
+    {STATE_SIGNALLED_CLOUDFORMATION, "cloudformation"},
+    {STATE_SIGNALLED_SYSTEMD, "systemd"},
+    {STATE_SIGNALLED_LIFECYCLE, "lifecycle"}, /* read only: the 0.1 spelling */
+};
+
+#define SIGNALLED_WRITTEN 4
+
+static const char *const phase_names[] = {
+    [STATE_PHASE_NONE] = "",
+    [STATE_PHASE_WARM] = "warm",
+    [STATE_PHASE_IN_SERVICE] = "in-service",
+};
+
+/* The steps whose change a restart applies: the only pending.restart reasons. */
+#define RESTART_REASONS \
+    ((1u << STEP_UPDATE) | (1u << STEP_CONFIGURE) | (1u << STEP_LICENCE) | (1u << STEP_TLS))
 
 static const char *const drain_states[DRAIN_STATE__MAX] = {
     [DRAIN_STATE_NONE] = "",
@@ -98,6 +120,37 @@ state_run_result_str(enum run_result r)
     if ((unsigned)r >= RUN_RESULT__MAX)
         return "unknown";
     return run_results[r];
+}
+
+const char *
+state_phase_str(enum state_phase p)
+{
+    if ((unsigned)p > STATE_PHASE_IN_SERVICE)
+        return "";
+    return phase_names[p];
+}
+
+void
+state_steps_str(unsigned mask, char *out, size_t cap)
+{
+    size_t n = 0;
+    int i;
+
+    if (cap == 0)
+        return;
+    out[0] = '\0';
+    for (i = 0; i < STEP__MAX; i++) {
+        int w;
+
+        if ((mask & (1u << i)) == 0)
+            continue;
+        w = snprintf(out + n, cap - n, "%s%s", n > 0 ? ", " : "", step_names[i]);
+        if (w < 0 || (size_t)w >= cap - n) {
+            out[n] = '\0'; /* whole names only */
+            return;
+        }
+        n += (size_t)w;
+    }
 }
 
 void
@@ -194,7 +247,7 @@ enum agent_rc
 state_to_json(const struct state *st, struct buf *out)
 {
     enum agent_rc rc = AGENT_ERR_NOMEM;
-    cJSON *root, *run, *steps, *applied, *ready, *sig;
+    cJSON *root, *run, *steps, *applied, *ready, *sig, *pending, *list;
     char *text = NULL;
     int i, ok = 1;
 
@@ -255,9 +308,9 @@ state_to_json(const struct state *st, struct buf *out)
             ok &= cJSON_AddNullToObject(ready, "at") != NULL;
         sig = cJSON_AddArrayToObject(ready, "signalled");
         ok &= sig != NULL;
-        for (i = 0; sig != NULL && i < 3; i++) {
-            if (st->ready.signalled & (1u << i)) {
-                cJSON *s = cJSON_CreateString(signalled_names[i]);
+        for (i = 0; sig != NULL && i < SIGNALLED_WRITTEN; i++) {
+            if (st->ready.signalled & signalled_names[i].bit) {
+                cJSON *s = cJSON_CreateString(signalled_names[i].name);
                 if (s == NULL || !cJSON_AddItemToArray(sig, s)) {
                     cJSON_Delete(s);
                     ok = 0;
@@ -269,6 +322,22 @@ state_to_json(const struct state *st, struct buf *out)
         ok &= add_drain(root, &st->drain);
     /* The wcs-agent:result tag last written (§8.6); absent until the first. */
     ok &= add_text(root, "result_tag", st->result_tag, 0);
+    if (st->phase != STATE_PHASE_NONE)
+        ok &= cJSON_AddStringToObject(root, "phase", state_phase_str(st->phase)) != NULL;
+    if (st->pending.restart != 0) {
+        pending = cJSON_AddObjectToObject(root, "pending");
+        list = pending != NULL ? cJSON_AddArrayToObject(pending, "restart") : NULL;
+        ok &= list != NULL;
+        for (i = 0; list != NULL && i < STEP__MAX; i++) {
+            if (st->pending.restart & RESTART_REASONS & (1u << i)) {
+                cJSON *s = cJSON_CreateString(step_names[i]);
+                if (s == NULL || !cJSON_AddItemToArray(list, s)) {
+                    cJSON_Delete(s);
+                    ok = 0;
+                }
+            }
+        }
+    }
     if (!ok)
         goto out;
     text = cJSON_Print(root);
@@ -359,7 +428,7 @@ state_from_json(const char *json, size_t len, struct state *st)
 {
     const char *end = NULL;
     cJSON *root;
-    const cJSON *run, *steps, *step, *applied, *ready, *sig, *it, *drain;
+    const cJSON *run, *steps, *step, *applied, *ready, *sig, *it, *drain, *pending;
     struct state tmp;
     int64_t v = 0;
     char word[32];
@@ -451,9 +520,42 @@ state_from_json(const char *json, size_t len, struct state *st)
                 ok = 0;
                 break;
             }
-            for (i = 0; i < 3; i++)
-                if (strcmp(it->valuestring, signalled_names[i]) == 0)
-                    tmp.ready.signalled |= 1u << i;
+            for (i = 0; i < (int)(sizeof(signalled_names) / sizeof(signalled_names[0])); i++)
+                if (strcmp(it->valuestring, signalled_names[i].name) == 0)
+                    tmp.ready.signalled |= signalled_names[i].bit;
+        }
+    }
+
+    /* phase: absent in 0.1 files; anything else than its two words is not a state document. */
+    it = cJSON_GetObjectItemCaseSensitive(root, "phase");
+    if (it != NULL) {
+        ok &= get_text(root, "phase", word, sizeof(word));
+        if (strcmp(word, "warm") == 0)
+            tmp.phase = STATE_PHASE_WARM;
+        else if (strcmp(word, "in-service") == 0)
+            tmp.phase = STATE_PHASE_IN_SERVICE;
+        else if (word[0] != '\0')
+            ok = 0;
+    }
+
+    /* pending.restart: names of the steps whose change a restart applies. */
+    pending = cJSON_GetObjectItemCaseSensitive(root, "pending");
+    if (pending != NULL && !cJSON_IsNull(pending)) {
+        if (!cJSON_IsObject(pending))
+            ok = 0;
+        sig = cJSON_GetObjectItemCaseSensitive(pending, "restart");
+        if (sig != NULL && !cJSON_IsNull(sig) && !cJSON_IsArray(sig))
+            ok = 0;
+        cJSON_ArrayForEach(it, sig) {
+            enum step_id id;
+
+            if (!cJSON_IsString(it) || it->valuestring == NULL ||
+                (id = state_step_by_name(it->valuestring)) == STEP__MAX ||
+                ((1u << id) & RESTART_REASONS) == 0) {
+                ok = 0;
+                break;
+            }
+            tmp.pending.restart |= 1u << id;
         }
     }
     drain = cJSON_GetObjectItemCaseSensitive(root, "drain");

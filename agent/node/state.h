@@ -50,10 +50,23 @@ enum run_result {
     RUN_RESULT__MAX
 };
 
-/* Bits of ready.signalled. */
+/*
+ * Bits of ready.signalled: each lifecycle action once (design.md §4, §8.5).
+ * STATE_SIGNALLED_LIFECYCLE is the in-service launch action
+ * ("lifecycle:in-service"; files of 0.1 say "lifecycle"),
+ * STATE_SIGNALLED_LIFECYCLE_WARM the warm-pool one ("lifecycle:warm").
+ */
 #define STATE_SIGNALLED_LIFECYCLE      0x1
 #define STATE_SIGNALLED_CLOUDFORMATION 0x2
 #define STATE_SIGNALLED_SYSTEMD        0x4
+#define STATE_SIGNALLED_LIFECYCLE_WARM 0x8
+
+/* phase (design.md §4, §8.5). */
+enum state_phase {
+    STATE_PHASE_NONE,      /* not yet recorded (absent from the file) */
+    STATE_PHASE_WARM,      /* prepared in a warm pool: no licence, not registered */
+    STATE_PHASE_IN_SERVICE /* has entered service */
+};
 
 struct state_step {
     enum step_result result;
@@ -128,6 +141,18 @@ struct state {
     struct state_drain drain; /* design.md §8.2; state DRAIN_STATE_NONE: absent */
     /* The wcs-agent:result tag value last written (design.md §8.6), "" when none. */
     char result_tag[STATE_RESULT_TAG_MAX];
+
+    enum state_phase phase;
+
+    struct {
+        /*
+         * Why a WCS restart is still owed: a bit (1u << step) per step whose
+         * change it applies (update, configure, licence, tls); 0 when none.
+         * Set as soon as such a step changes a file, by restart.mode = defer,
+         * cleared by the restart (design.md §8.3).
+         */
+        unsigned restart;
+    } pending;
 };
 
 /* "discover", ... for a step; NULL out of range. */
@@ -139,6 +164,12 @@ enum step_id state_step_by_name(const char *name);
 const char *state_step_result_str(enum step_result r);
 
 const char *state_run_result_str(enum run_result r);
+
+/* "warm", "in-service"; "" for STATE_PHASE_NONE. */
+const char *state_phase_str(enum state_phase p);
+
+/* "configure, tls" for a pending.restart mask (step names in pipeline order; "" for 0). */
+void state_steps_str(unsigned mask, char *out, size_t cap);
 
 /* An empty state: no instance, no run, every step pending. */
 void state_init(struct state *st);

@@ -20,6 +20,7 @@
 #include "core/str.h"
 #include "node/ctx.h"
 #include "node/notify.h"
+#include "run/life.h"
 
 /* The most bytes one secret value may have. */
 #define SECRET_MAX (64 * 1024)
@@ -397,15 +398,18 @@ add_detail(char *detail, size_t cap, const char *text)
 
 /*
  * signal: the launch hook (CONTINUE, or per signal.on_failure in failure
- * mode), CloudFormation (SUCCESS / FAILURE), systemd READY=1.  The hook and
- * CloudFormation are signalled once per instance (state ready.signalled).
+ * mode), CloudFormation (SUCCESS / FAILURE), systemd READY=1.  Each launch
+ * action (the warm-pool one, the in-service one) and CloudFormation are
+ * signalled once (state ready.signalled); in a warm pool CloudFormation waits
+ * for the instance to enter service.
  */
 enum agent_rc
 step_signal(struct run_ctx *ctx, struct state_step *rec)
 {
     const struct agent_config *cfg = ctx->cfg;
     int failure = ctx->failed, sent = 0, already;
-    unsigned *done = &ctx->st.ready.signalled;
+    int warm = run_target(ctx) == RUN_TARGET_WARM;
+    unsigned *done = &ctx->st.ready.signalled, hook_bit = run_lifecycle_bit(ctx);
     char detail[512] = "", text[300], asg[256];
     struct awsapi *api = NULL;
     enum agent_rc rc, first_rc = AGENT_OK;
@@ -416,11 +420,11 @@ step_signal(struct run_ctx *ctx, struct state_step *rec)
         return AGENT_OK;
     }
     if (ctx->opts->dry_run) {
-        if (cfg->signal.lifecycle_hook != NULL &&
-            ((*done & STATE_SIGNALLED_LIFECYCLE) == 0 || ctx->opts->force))
-            run_plan("signal", "would call autoscaling CompleteLifecycleAction %s CONTINUE %s",
-                     cfg->signal.lifecycle_hook, ctx->disc.facts.instance_id);
-        if (cfg->signal.cfn_stack != NULL && cfg->signal.cfn_resource != NULL &&
+        if (cfg->signal.lifecycle_hook != NULL && ((*done & hook_bit) == 0 || ctx->opts->force))
+            run_plan("signal", "would call autoscaling CompleteLifecycleAction %s CONTINUE %s%s",
+                     cfg->signal.lifecycle_hook, ctx->disc.facts.instance_id,
+                     warm ? " (warm pool)" : "");
+        if (cfg->signal.cfn_stack != NULL && cfg->signal.cfn_resource != NULL && !warm &&
             ((*done & STATE_SIGNALLED_CLOUDFORMATION) == 0 || ctx->opts->force))
             run_plan("signal", "would call cloudformation SignalResource %s %s SUCCESS",
                      cfg->signal.cfn_stack, cfg->signal.cfn_resource);
@@ -429,8 +433,7 @@ step_signal(struct run_ctx *ctx, struct state_step *rec)
         state_step_set_detail(rec, "dry run");
         return AGENT_OK;
     }
-    if (cfg->signal.lifecycle_hook != NULL &&
-        ((*done & STATE_SIGNALLED_LIFECYCLE) == 0 || ctx->opts->force)) {
+    if (cfg->signal.lifecycle_hook != NULL && ((*done & hook_bit) == 0 || ctx->opts->force)) {
         int cont = !failure || cfg->signal.on_failure == CONFIG_ON_FAILURE_CONTINUE;
 
         rc = run_aws(ctx, &api);
@@ -440,9 +443,10 @@ step_signal(struct run_ctx *ctx, struct state_step *rec)
             rc = asg_complete_lifecycle_action(api, cfg->signal.lifecycle_hook, asg,
                                                ctx->disc.facts.instance_id, cont, &already);
         if (rc == AGENT_OK) {
-            *done |= STATE_SIGNALLED_LIFECYCLE;
-            snprintf(text, sizeof(text), "hook %s %s%s", cfg->signal.lifecycle_hook,
-                     cont ? "CONTINUE" : "ABANDON", already ? " (already completed)" : "");
+            *done |= hook_bit;
+            snprintf(text, sizeof(text), "hook %s %s%s%s", cfg->signal.lifecycle_hook,
+                     cont ? "CONTINUE" : "ABANDON", warm ? " (warm pool)" : "",
+                     already ? " (already completed)" : "");
             sent += !already;
         } else {
             aws_failure(api, rc, "CompleteLifecycleAction", cfg->signal.lifecycle_hook, text,
@@ -456,7 +460,7 @@ step_signal(struct run_ctx *ctx, struct state_step *rec)
         }
         add_detail(detail, sizeof(detail), text);
     }
-    if (cfg->signal.cfn_stack != NULL && cfg->signal.cfn_resource != NULL &&
+    if (cfg->signal.cfn_stack != NULL && cfg->signal.cfn_resource != NULL && !warm &&
         ((*done & STATE_SIGNALLED_CLOUDFORMATION) == 0 || ctx->opts->force)) {
         rc = run_aws(ctx, &api);
         if (rc == AGENT_OK)
@@ -489,10 +493,9 @@ step_signal(struct run_ctx *ctx, struct state_step *rec)
     }
     if (detail[0] == '\0') {
         rec->result = STEP_RESULT_SKIPPED;
-        state_step_set_detail(
-            rec, (*done & (STATE_SIGNALLED_LIFECYCLE | STATE_SIGNALLED_CLOUDFORMATION)) != 0
-                     ? "already signalled on an earlier run"
-                     : "nothing configured");
+        state_step_set_detail(rec, (*done & (hook_bit | STATE_SIGNALLED_CLOUDFORMATION)) != 0
+                                       ? "already signalled on an earlier run"
+                                       : "nothing configured");
         return AGENT_OK;
     }
     if (failure)
@@ -527,7 +530,7 @@ run_heartbeat(void *arg)
     enum agent_rc rc;
 
     if (ctx->hb_state == 2 || hook == NULL || ctx->opts->dry_run ||
-        (ctx->st.ready.signalled & STATE_SIGNALLED_LIFECYCLE) != 0 || !ctx->disc.have_facts)
+        (ctx->st.ready.signalled & run_lifecycle_bit(ctx)) != 0 || !ctx->disc.have_facts)
         return AGENT_OK;
     if (ctx->hb_state == 0) {
         /* Armed: nothing is asked of AWS until a heartbeat is due. */

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "node/ctx.h"
+#include "run/life.h"
 #include "wcs/configure.h"
 #include "wcs/heap.h"
 #include "wcs/keystore.h"
@@ -24,10 +25,6 @@
 
 #define LICENCE_TIMEOUT_MS (2 * 60 * 1000)
 #define SERVICE_TIMEOUT_MS (5 * 60 * 1000)
-
-/* The steps whose changes need a WCS restart. */
-#define RESTART_STEPS \
-    ((1u << STEP_UPDATE) | (1u << STEP_CONFIGURE) | (1u << STEP_LICENCE) | (1u << STEP_TLS))
 
 void
 run_plan(const char *step, const char *fmt, ...)
@@ -316,23 +313,23 @@ out:
     return rc;
 }
 
-/* service: restart WCS only when something above changed or it is not running. */
+/*
+ * service: restart WCS only when something above changed, an earlier run left
+ * a restart pending (pending.restart), or it is not running; a running WCS
+ * carrying calls is restarted as restart.mode says (run/life.c).
+ */
 enum agent_rc
 step_service(struct run_ctx *ctx, struct state_step *rec)
 {
     const struct agent_config *cfg = ctx->cfg;
     char **status = NULL, **enable = NULL, **restart = NULL;
-    char why[256] = "", detail[256], changed_steps[128] = "";
-    int active = 0, need, i;
+    char why[256] = "", detail[384], changed_steps[128] = "", mode[200] = "";
+    unsigned owed = (ctx->changed & RUN_RESTART_STEPS) | ctx->st.pending.restart;
+    unsigned earlier = ctx->st.pending.restart & ~ctx->changed;
+    int active = 0, need, go = 1;
     enum agent_rc rc;
 
-    for (i = 0; i < STEP__MAX; i++) {
-        if ((ctx->changed & RESTART_STEPS & (1u << i)) != 0) {
-            size_t n = strlen(changed_steps);
-            snprintf(changed_steps + n, sizeof(changed_steps) - n, "%s%s", n > 0 ? ", " : "",
-                     state_step_name((enum step_id)i));
-        }
-    }
+    state_steps_str(owed, changed_steps, sizeof(changed_steps));
     rc = wcs_command_argv(cfg->wcs.status_command, cfg->wcs.service, cfg->wcs.home, &status);
     if (rc == AGENT_OK)
         rc = wcs_command_argv(cfg->wcs.enable_command, cfg->wcs.service, cfg->wcs.home, &enable);
@@ -359,18 +356,34 @@ step_service(struct run_ctx *ctx, struct state_step *rec)
         goto out;
     }
     if (changed_steps[0] != '\0')
-        snprintf(detail, sizeof(detail), "restarted (%s changed)", changed_steps);
+        snprintf(detail, sizeof(detail), "restarted (%s changed%s)", changed_steps,
+                 earlier != 0 ? ", pending from an earlier run" : "");
     else if (!active)
         snprintf(detail, sizeof(detail), "%s", "started (was not running)");
     else
         snprintf(detail, sizeof(detail), "%s", "restarted (--force)");
     if (ctx->opts->dry_run) {
-        run_plan("service", "WCS would %s%s%s%s", changed_steps[0] != '\0' ? "restart" : "start",
+        run_plan("service", "WCS would %s%s%s%s%s", changed_steps[0] != '\0' ? "restart" : "start",
                  changed_steps[0] != '\0' ? " (" : " (not running)", changed_steps,
-                 changed_steps[0] != '\0' ? " changed)" : "");
+                 changed_steps[0] != '\0' ? " changed" : "",
+                 changed_steps[0] == '\0' ? ""
+                 : earlier != 0           ? ", pending from an earlier run)"
+                                          : ")");
         state_step_set_detail(rec, "would restart WCS");
         rec->result = STEP_RESULT_CHANGED;
         goto out;
+    }
+    if (active) {
+        rc = life_before_restart(ctx, owed, &go, mode, sizeof(mode));
+        if (rc != AGENT_OK) {
+            state_step_set_error(rec, mode[0] != '\0' ? mode : "cannot drain before the restart");
+            goto out;
+        }
+        if (!go) {
+            state_step_set_detail(rec, mode);
+            rec->result = STEP_RESULT_OK;
+            goto out;
+        }
     }
     if (enable != NULL) {
         rc = wcs_service_enable((const char *const *)enable, SERVICE_TIMEOUT_MS, why, sizeof(why));
@@ -383,6 +396,11 @@ step_service(struct run_ctx *ctx, struct state_step *rec)
     if (rc != AGENT_OK) {
         state_step_set_error(rec, why[0] != '\0' ? why : "restart failed");
         goto out;
+    }
+    ctx->st.pending.restart = 0;
+    if (mode[0] != '\0') {
+        size_t n = strlen(detail);
+        snprintf(detail + n, sizeof(detail) - n, "; %s", mode);
     }
     state_step_set_detail(rec, detail);
     rec->result = STEP_RESULT_CHANGED;

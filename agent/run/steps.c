@@ -19,6 +19,7 @@
 #include "core/str.h"
 #include "node/ctx.h"
 #include "node/discover.h"
+#include "run/life.h"
 #include "run/result.h"
 #include "run/retry.h"
 
@@ -28,9 +29,9 @@ static enum agent_rc step_discover(struct run_ctx *ctx, struct state_step *rec);
 static const step_fn step_table[STEP__MAX] = {
     [STEP_DISCOVER] = step_discover, [STEP_SECRETS] = step_secrets,
     [STEP_UPDATE] = step_update,     [STEP_CONFIGURE] = step_configure,
-    [STEP_LICENCE] = step_licence,   [STEP_TLS] = step_tls,
+    [STEP_LICENCE] = life_licence,   [STEP_TLS] = step_tls,
     [STEP_SERVICE] = step_service,   [STEP_READY] = step_ready,
-    [STEP_REGISTER] = step_register, [STEP_SIGNAL] = step_signal,
+    [STEP_REGISTER] = life_register, [STEP_SIGNAL] = step_signal,
 };
 
 enum agent_rc
@@ -444,6 +445,8 @@ steps_run(const struct run_env *env, const struct run_opts *opts)
                 failed_at = (enum step_id)i;
             } else if (rec->result == STEP_RESULT_CHANGED) {
                 ctx.changed |= 1u << i;
+                /* Owed until WCS restarts, even if a later step fails (design.md §8.3). */
+                ctx.st.pending.restart |= (1u << i) & RUN_RESTART_STEPS;
             }
         }
         switch (rec->result) {
@@ -494,6 +497,7 @@ steps_run(const struct run_env *env, const struct run_opts *opts)
         log_info("%s in %.2f s (%d steps: %d changed, %d ok, %d skipped)",
                  ctx.st.steps[STEP_READY].result == STEP_RESULT_OK ? "ready" : "finished",
                  (double)(clock_mono_ms() - t0) / 1000.0, STEP__MAX, n_changed, n_ok, n_skipped);
+        life_finish(&ctx);
         rc = AGENT_OK;
     }
     if (save_state(&ctx) != AGENT_OK && rc == AGENT_OK)

@@ -145,7 +145,11 @@ cfn_resource = $CFN_RESOURCE
 EOF
 # --- overlay: end
 
-systemctl enable wcs-agent.service || log "could not enable wcs-agent.service"
+systemctl enable wcs-agent.service wcs-agent-watch.service || log "could not enable the wcs-agent units"
 trap - ERR
-# From here on the agent signals success or failure itself.
-exec wcs-agent run
+# From here on the agent signals success or failure itself; then watch looks
+# after the node (drain on scale-in, Spot, Standby; the terminate hook).
+rc=0
+wcs-agent run || rc=$?
+systemctl start --no-block wcs-agent-watch.service || log "could not start wcs-agent-watch.service"
+exit "$rc"

@@ -27,7 +27,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Text fields of a state read back are compared field by field (padding is not). */
     if (strcmp(a.instance_id, b.instance_id) != 0 || a.run.result != b.run.result ||
         strcmp(a.steps[STEP_SIGNAL].detail, b.steps[STEP_SIGNAL].detail) != 0 ||
-        a.ready.signalled != b.ready.signalled)
+        a.ready.signalled != b.ready.signalled || a.phase != b.phase ||
+        a.pending.restart != b.pending.restart)
         abort();
     buf_cleanup(&out);
     return 0;

@@ -224,7 +224,7 @@ class RunTest(AgentAwsCase):
         self.assertEqual(steps["signal"]["result"], "changed", steps["signal"])
         for name in ("update", "configure", "licence", "tls", "service", "ready"):
             self.assertEqual(steps[name]["result"], "skipped", name)
-        self.assertIn("lifecycle", doc["ready"]["signalled"])
+        self.assertIn("lifecycle:in-service", doc["ready"]["signalled"])
         self.assertIn("cloudformation", doc["ready"]["signalled"])
         self.assert_no_secret({"stdout": r.stdout, "stderr": r.stderr, "state.json": self.state_text()})
 
@@ -245,7 +245,7 @@ class RunTest(AgentAwsCase):
         self.assertEqual(steps["signal"]["result"], "skipped", steps["signal"])
         self.assertIn("already signalled", steps["signal"]["detail"])
         doc = self.load_state()
-        self.assertIn("lifecycle", doc["ready"]["signalled"])
+        self.assertIn("lifecycle:in-service", doc["ready"]["signalled"])
         self.assertIn("cloudformation", doc["ready"]["signalled"])
         self.assert_no_secret({"stderr": r2.stderr, "state.json": self.state_text()})
 
@@ -356,7 +356,7 @@ class SigningTest(AgentAwsCase):
         self.assertIn("SignatureDoesNotMatch", line[0])
         self.assertIsNotNone(self.aws.endpoint.lifecycle_action(self.seeded["asg_name"], self.iid))
         self.assertEqual(self.aws.endpoint.instance_state(self.iid), "Pending:Wait")
-        self.assertNotIn("lifecycle", self.load_state()["ready"]["signalled"])
+        self.assertNotIn("lifecycle:in-service", self.load_state()["ready"]["signalled"])
         self.assert_no_secret({"stderr": r.stderr, "state.json": self.state_text()}, {"wrong secret": wrong})
 
     def test_clock_skew_is_reported(self):
@@ -404,7 +404,7 @@ class FailureTest(AgentAwsCase):
         self.assert_one_line_with_request_id(r.stderr, "AccessDenied", done[0])
         self.assertTrue(r.stderr.splitlines()[-1].startswith("wcs-agent: failed at signal: "), r.stderr)
         self.assertEqual(self.steps()["signal"]["result"], "failed")
-        self.assertNotIn("lifecycle", self.load_state()["ready"]["signalled"])
+        self.assertNotIn("lifecycle:in-service", self.load_state()["ready"]["signalled"])
         self.assertEqual(self.aws.endpoint.instance_state(self.iid), "Pending:Wait")
 
     def register_failure(self, on_failure):

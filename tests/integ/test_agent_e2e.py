@@ -299,7 +299,7 @@ class E2ECase(TwinTestCase):
         self.assertEqual(doc["run"]["result"], "ok", doc)
         self.assertEqual(doc["run"]["exit_code"], 0)
         self.assertEqual(doc["instance_id"], self.iid)
-        self.assertEqual(sorted(doc["ready"]["signalled"]), ["cloudformation", "lifecycle"])
+        self.assertEqual(sorted(doc["ready"]["signalled"]), ["cloudformation", "lifecycle:in-service"])
         applied = doc["applied"]
         self.assertEqual(applied["licence_sha256"], hashlib.sha256(s["ssm_licence_value"].encode()).hexdigest())
         self.assertEqual(applied["certificate_sha256"].lower().replace(":", ""), self.cert_fp.lower().replace(":", ""))

@@ -171,6 +171,27 @@ except ImportError:  # pragma: no cover - the pyenv python has PyYAML (cfn-lint 
 NO_VALUE = object()
 
 
+def eval_rule(node, params):
+    """A Rules condition (Fn::Equals, Not, And, Or, Contains over Ref) for params."""
+    if isinstance(node, dict):
+        ((fn, arg),) = node.items()
+        if fn == "Ref":
+            return params[arg]
+        if fn == "Fn::Equals":
+            a, b = (str(eval_rule(x, params)) for x in arg)
+            return a == b
+        if fn == "Fn::Not":
+            return not eval_rule(arg[0], params)
+        if fn == "Fn::And":
+            return all(eval_rule(x, params) for x in arg)
+        if fn == "Fn::Or":
+            return any(eval_rule(x, params) for x in arg)
+        if fn == "Fn::Contains":
+            return str(eval_rule(arg[1], params)) in [str(x) for x in arg[0]]
+        raise AssertionError("eval_rule: %s" % fn)
+    return node
+
+
 def load_cfn(path):
     if yaml is None:
         raise unittest.SkipTest("PyYAML is not installed")
@@ -519,7 +540,7 @@ class CloudFormationTest(unittest.TestCase):
         cp = asg["CreationPolicy"]["ResourceSignal"]
         self.assertEqual(cp["Count"], {"Ref": "DesiredCapacity"})
         p = asg["Properties"]
-        dist = p["MixedInstancesPolicy"]["InstancesDistribution"]
+        dist = p["MixedInstancesPolicy"]["Fn::If"][2]["InstancesDistribution"]
         self.assertEqual(dist["OnDemandPercentageAboveBaseCapacity"],
                          {"Ref": "OnDemandPercentageAboveBase"})
         hooks = {h["LifecycleTransition"]: h for h in p["LifecycleHookSpecificationList"]}
@@ -537,6 +558,58 @@ class CloudFormationTest(unittest.TestCase):
         outs = self.doc["Outputs"]
         self.assertIn("LoadBalancerDnsName", outs)
         self.assertTrue(any("ws://" in json.dumps(o["Value"]) for o in outs.values()))
+
+    def test_terminate_hook_drain_and_deregistration_delay(self):
+        """The agent completes the terminate hook: its HeartbeatTimeout is
+        TerminateHookTimeout (900 s by default), the user data's drain.timeout
+        the same number, and the deregistration delay at least that."""
+        params = self.doc["Parameters"]
+        self.assertEqual(params["TerminateHookTimeout"]["Default"], 900)
+        self.assertLessEqual(max(params["DeregistrationDelay"]["AllowedValues"]), 3600)
+        p = self.res["WcsGroup"]["Properties"]
+        hooks = {h["LifecycleTransition"]: h for h in p["LifecycleHookSpecificationList"]}
+        term = hooks["autoscaling:EC2_INSTANCE_TERMINATING"]
+        self.assertEqual(term["LifecycleHookName"], "wcs-terminate")
+        self.assertEqual(term["HeartbeatTimeout"], {"Ref": "TerminateHookTimeout"})
+        self.assertEqual(term["DefaultResult"], "CONTINUE")
+        (tg,) = self.of_type("AWS::ElasticLoadBalancingV2::TargetGroup").values()
+        attrs = {a["Key"]: a["Value"] for a in tg["Properties"]["TargetGroupAttributes"]}
+        self.assertEqual(attrs["deregistration_delay.timeout_seconds"], {"Ref": "DeregistrationDelay"})
+        # The rule, evaluated for every pair of allowed values: exactly delay >= drain passes.
+        rule = self.doc["Rules"]["DeregistrationDelayCoversTheDrain"]["Assertions"][0]["Assert"]
+        for drain in params["TerminateHookTimeout"]["AllowedValues"]:
+            for delay in params["DeregistrationDelay"]["AllowedValues"]:
+                got = eval_rule(rule, {"TerminateHookTimeout": str(drain), "DeregistrationDelay": str(delay)})
+                self.assertEqual(got, delay >= drain, (drain, delay))
+
+    def test_warm_pool_optional_and_refused_with_spot(self):
+        params = self.doc["Parameters"]
+        self.assertEqual(params["WarmPool"]["Default"], "off")
+        pool = self.res["WcsWarmPool"]
+        self.assertEqual(pool["Type"], "AWS::AutoScaling::WarmPool")
+        self.assertEqual(pool["Condition"], "HasWarmPool")
+        self.assertEqual(pool["Properties"]["PoolState"], {"Ref": "WarmPool"})
+        self.assertTrue(pool["Properties"]["InstanceReusePolicy"]["ReuseOnScaleIn"])
+        rule = self.doc["Rules"]["WarmPoolWithoutSpot"]
+        self.assertEqual(rule["RuleCondition"], {"Fn::Not": [{"Fn::Equals": [{"Ref": "WarmPool"}, "off"]}]})
+        asserts = [a["Assert"] for a in rule["Assertions"]]
+        base = {"WarmPool": "Stopped", "OnDemandPercentageAboveBase": "100", "SecondaryInstanceType": ""}
+        self.assertTrue(all(eval_rule(a, base) for a in asserts))
+        spot = dict(base, OnDemandPercentageAboveBase="70")
+        self.assertFalse(all(eval_rule(a, spot) for a in asserts))
+        mixed = dict(base, SecondaryInstanceType="c5.xlarge")
+        self.assertFalse(all(eval_rule(a, mixed) for a in asserts))
+        # With the pool the group has no mixed instances policy; without it, no plain template.
+        p = self.res["WcsGroup"]["Properties"]
+        self.assertEqual(p["MixedInstancesPolicy"]["Fn::If"][0], "HasWarmPool")
+        self.assertEqual(p["MixedInstancesPolicy"]["Fn::If"][1], {"Ref": "AWS::NoValue"})
+        self.assertEqual(p["LaunchTemplate"]["Fn::If"][2], {"Ref": "AWS::NoValue"})
+
+    def test_capacity_rebalance_with_spot(self):
+        p = self.res["WcsGroup"]["Properties"]
+        self.assertEqual(p["CapacityRebalance"], {"Fn::If": ["UsesSpot", True, False]})
+        self.assertEqual(self.doc["Conditions"]["UsesSpot"],
+                         {"Fn::Not": [{"Fn::Equals": [{"Ref": "OnDemandPercentageAboveBase"}, 100]}]})
 
     def test_inline_policy_is_the_agent_policy_scoped_to_the_stack(self):
         role = self.res["InstanceRole"]["Properties"]
@@ -657,6 +730,8 @@ class UserDataCheckConfigTest(TwinTestCase):
                 self.assertEqual(dump["signal.cfn_resource"], ["WcsGroup"])
                 self.assertEqual(dump["signal.asg"], ["wcs-test-wcs"])
                 self.assertEqual(dump["signal.lifecycle_hook"], ["wcs-launch"])
+                self.assertEqual(dump["signal.terminate_hook"], ["wcs-terminate"])
+                self.assertEqual(dump["drain.timeout"], ["900"])
                 self.assertEqual(dump["register.target_group"], [TG_ARN])
                 self.assertEqual(dump["licence.key"], ["ssm:/wcs/licence"])
                 self.assertEqual(dump["tls.private_key"], ["secretsmanager:wcs/tls#private_key"])
@@ -760,8 +835,9 @@ class MarketplaceScriptRunTest(TwinTestCase):
         self.assertRegex(log[0], r"^aws s3 cp .*s3://\S+ /\S+/wcs-agent\.deb$")
         self.assertTrue(any(re.match(r"apt-get -y -q install /\S+/wcs-agent\.deb$", l)
                             for l in log), log)
-        self.assertIn("systemctl enable wcs-agent.service", log)
-        self.assertEqual(log[-1], "wcs-agent run")
+        self.assertIn("systemctl enable wcs-agent.service wcs-agent-watch.service", log)
+        # The run, then watch takes over.
+        self.assertEqual(log[-2:], ["wcs-agent run", "systemctl start --no-block wcs-agent-watch.service"])
         overlay = os.path.join(self.etc, "conf.d", "50-marketplace-edge.ini")
         self.assertEqual(stat.S_IMODE(os.stat(overlay).st_mode), 0o600)
         out = read(self.check_out)

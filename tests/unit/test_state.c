@@ -67,6 +67,8 @@ fill(struct state *st)
     snprintf(st->applied.download_etag, 256, "\"etag-1\"");
     snprintf(st->ready.at, 32, "2026-11-27T00:00:02Z");
     st->ready.signalled = STATE_SIGNALLED_LIFECYCLE | STATE_SIGNALLED_SYSTEMD;
+    st->phase = STATE_PHASE_IN_SERVICE;
+    st->pending.restart = (1u << STEP_CONFIGURE) | (1u << STEP_TLS);
 }
 
 static void
@@ -100,9 +102,63 @@ test_file_mode_and_fields(void **unused)
     assert_non_null(strstr(b.data, "\"version\":\t1"));
     assert_non_null(strstr(b.data, "\"result\":\t\"failed\""));
     assert_non_null(strstr(b.data, "\"name\":\t\"signal\""));
-    assert_non_null(strstr(b.data, "\"signalled\":\t[\"lifecycle\", \"systemd\"]"));
+    assert_non_null(strstr(b.data, "\"signalled\":\t[\"lifecycle:in-service\", \"systemd\"]"));
+    assert_non_null(strstr(b.data, "\"phase\":\t\"in-service\""));
+    assert_non_null(strstr(b.data, "\"restart\":\t[\"configure\", \"tls\"]"));
     assert_non_null(strstr(b.data, "\"error\":\t\"cannot write\""));
     buf_cleanup(&b);
+}
+
+/* 0.2: each lifecycle action once; 0.1's "lifecycle" reads as the in-service one. */
+static void
+test_phase_signalled_pending(void **unused)
+{
+    static const char old[] = "{\"version\":1,\"ready\":{\"at\":null,\"signalled\":"
+                              "[\"lifecycle\",\"cloudformation\"]}}";
+    static const char warm[] =
+        "{\"version\":1,\"ready\":{\"signalled\":[\"lifecycle:warm\",\"systemd\"]},"
+        "\"phase\":\"warm\",\"pending\":{\"restart\":[\"tls\",\"update\",\"tls\"]}}";
+    static const char empty[] = "{\"version\":1,\"pending\":{\"restart\":[]},\"phase\":\"\"}";
+    struct state st, back;
+    struct buf b;
+    char text[64];
+    (void)unused;
+
+    assert_int_equal(state_from_json(old, strlen(old), &st), AGENT_OK);
+    assert_int_equal(st.ready.signalled,
+                     STATE_SIGNALLED_LIFECYCLE | STATE_SIGNALLED_CLOUDFORMATION);
+    assert_int_equal(st.phase, STATE_PHASE_NONE);
+    assert_int_equal(st.pending.restart, 0);
+    buf_init(&b, STATE_MAX);
+    assert_int_equal(state_to_json(&st, &b), AGENT_OK);
+    assert_non_null(strstr(b.data, "[\"lifecycle:in-service\", \"cloudformation\"]"));
+    assert_null(strstr(b.data, "\"phase\""));
+    assert_null(strstr(b.data, "\"restart\""));
+    buf_cleanup(&b);
+
+    assert_int_equal(state_from_json(warm, strlen(warm), &st), AGENT_OK);
+    assert_int_equal(st.ready.signalled, STATE_SIGNALLED_LIFECYCLE_WARM | STATE_SIGNALLED_SYSTEMD);
+    assert_int_equal(st.phase, STATE_PHASE_WARM);
+    assert_int_equal(st.pending.restart, (1u << STEP_TLS) | (1u << STEP_UPDATE));
+    state_steps_str(st.pending.restart, text, sizeof(text));
+    assert_string_equal(text, "update, tls");
+    buf_init(&b, STATE_MAX);
+    assert_int_equal(state_to_json(&st, &b), AGENT_OK);
+    assert_non_null(strstr(b.data, "[\"lifecycle:warm\", \"systemd\"]"));
+    assert_non_null(strstr(b.data, "\"phase\":\t\"warm\""));
+    assert_non_null(strstr(b.data, "\"restart\":\t[\"update\", \"tls\"]"));
+    assert_int_equal(state_from_json(b.data, b.len, &back), AGENT_OK);
+    assert_memory_equal(&st, &back, sizeof(st));
+    buf_cleanup(&b);
+
+    assert_int_equal(state_from_json(empty, strlen(empty), &st), AGENT_OK);
+    assert_int_equal(st.pending.restart, 0);
+    assert_int_equal(st.phase, STATE_PHASE_NONE);
+    state_steps_str(0, text, sizeof(text));
+    assert_string_equal(text, "");
+    state_steps_str((1u << STEP_CONFIGURE) | (1u << STEP_LICENCE), text, 12);
+    assert_string_equal(text, "configure");
+    assert_string_equal(state_phase_str(STATE_PHASE_IN_SERVICE), "in-service");
 }
 
 static void
@@ -119,6 +175,13 @@ test_missing_and_corrupt(void **unused)
         "{\"version\":1,\"run\":{\"result\":\"bogus\"}}",
         "{\"version\":1,\"instance_id\":\"i-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}",
         "{\"version\":1,\"steps\":[{\"name\":\"discover\",\"result\":\"ok\",\"duration_ms\":-5}]}",
+        "{\"version\":1,\"phase\":\"cold\"}",
+        "{\"version\":1,\"phase\":3}",
+        "{\"version\":1,\"pending\":[]}",
+        "{\"version\":1,\"pending\":{\"restart\":\"tls\"}}",
+        "{\"version\":1,\"pending\":{\"restart\":[\"ready\"]}}",
+        "{\"version\":1,\"pending\":{\"restart\":[\"bogus\"]}}",
+        "{\"version\":1,\"pending\":{\"restart\":[7]}}",
     };
     size_t i;
     (void)unused;
@@ -221,6 +284,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_mode_and_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_and_corrupt, setup, teardown),
+        cmocka_unit_test(test_phase_signalled_pending),
         cmocka_unit_test_setup_teardown(test_redaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_set_aside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
