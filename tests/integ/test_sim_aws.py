@@ -435,13 +435,13 @@ class AwsTwinTest(unittest.TestCase):
             cfg = Config(retries={"total_max_attempts": 1}, connect_timeout=2)
             ssm = session.client("ssm", config=cfg)
             asg = session.client("autoscaling", config=cfg)
-            ec2 = session.client("ec2", config=cfg)
+            sqs = session.client("sqs", config=cfg)
         got = ssm.get_parameter(Name=env["TWIN_SSM_LICENCE"], WithDecryption=True)["Parameter"]["Value"]
         self.assertEqual(got, self.s["ssm_licence_value"])
         hooks = asg.describe_lifecycle_hooks(AutoScalingGroupName=env["TWIN_ASG"])["LifecycleHooks"]
         self.assertEqual(hooks[0]["LifecycleHookName"], env["TWIN_HOOK"])
         with self.assertRaises(EndpointConnectionError):
-            ec2.describe_instances()  # not pointed at the twin: the closed port
+            sqs.list_queues()  # not pointed at the twin: the closed port
         status, _, body = http_request("GET", ep_url + "/_twin/info", CTL)
         self.assertEqual(status, 200)
         self.assertEqual(json.loads(body)["seeded"]["ssm_licence_value"], self.s["ssm_licence_value"])

@@ -348,7 +348,16 @@ class TwinTestCase(unittest.TestCase):
         out.update(env or {})
         return out
 
+    def no_tag_args(self, args, global_args):
+        """Without use_aws the twin has no EC2, so the wcs-agent:result tag
+        (design §8.6) of a run has nowhere to go: runs get
+        --set signal.tag_instance=false (a test of the tag uses use_aws)."""
+        if self.use_aws or not args or args[0] not in ("run", "plan"):
+            return tuple(global_args)
+        return ("--set", "signal.tag_instance=false") + tuple(global_args)
+
     def run_agent(self, *args, env=None, global_args=(), timeout=None, input=None):
+        global_args = self.no_tag_args(args, global_args)
         return run_agent(
             args,
             config_path=self.config_path,
@@ -364,6 +373,7 @@ class TwinTestCase(unittest.TestCase):
     def start_agent(self, *args, env=None, global_args=()):
         """The agent in the background (see start_agent()); its PID is
         killed at cleanup if it is still running."""
+        global_args = self.no_tag_args(args, global_args)
         p = start_agent(
             args,
             config_path=self.config_path,
