@@ -62,7 +62,7 @@ struct run_ctx {
     int64_t hb_last_ms;
     char asg[256]; /* the Auto Scaling group, once found */
     /* Drain-safe restarts (run/life.c, design.md §8.3). */
-    int restart_deferred;    /* restart.mode = defer kept WCS running on the old files */
+    int restart_deferred;    /* 1 restart.mode = defer, 2 another drain: WCS keeps the old files */
     long long restart_calls; /* connections when the restart was decided; -1 unknown */
     int restart_drained;     /* service drained the node for its restart */
 };

@@ -13,6 +13,10 @@
 #include "node/drain.h"
 #include "wcs/stats.h"
 
+/* restart_deferred: by restart.mode = defer, or because of another drain. */
+#define LIFE_DEFERRED_BY_MODE  1
+#define LIFE_DEFERRED_BY_DRAIN 2
+
 /* The longest one read of the stats page may take when deciding a restart. */
 #define LIFE_STATS_TIMEOUT_MS 2000
 
@@ -197,7 +201,7 @@ life_drain_for_restart(struct run_ctx *ctx, unsigned reasons, long long n, int *
     rc = drain_prepare(ctx, &o, &d);
     if (rc == AGENT_ERR_BUSY) {
         *go = 0;
-        ctx->restart_deferred = 1;
+        ctx->restart_deferred = LIFE_DEFERRED_BY_DRAIN;
         ctx->st.pending.restart |= reasons;
         snprintf(detail, cap, "restart deferred: a drain is already running (%s)", why);
         return AGENT_OK;
@@ -211,9 +215,18 @@ life_drain_for_restart(struct run_ctx *ctx, unsigned reasons, long long n, int *
     after = state_counts_get(&d.rec.last_counts, "connections");
     if (d.rec.state == DRAIN_STATE_CANCELLED) {
         drain_cleanup(&d);
-        snprintf(detail, cap, "drain before the restart stopped (%s)",
-                 interrupt_pending() != 0 ? interrupt_name(interrupt_pending()) : "undrain");
-        return interrupt_pending() != 0 ? AGENT_ERR_INTR : AGENT_ERR_INVAL;
+        if (interrupt_pending() != 0) {
+            snprintf(detail, cap, "drain before the restart stopped by %s",
+                     interrupt_name(interrupt_pending()));
+            return AGENT_ERR_INTR;
+        }
+        /* `wcs-agent undrain` put the node back: the restart waits for a later run. */
+        ctx->restart_drained = 0;
+        *go = 0;
+        ctx->restart_deferred = LIFE_DEFERRED_BY_DRAIN;
+        ctx->st.pending.restart |= reasons;
+        snprintf(detail, cap, "restart deferred: the drain before it was cancelled (%s)", why);
+        return AGENT_OK;
     }
     if (d.rec.state == DRAIN_STATE_TIMED_OUT)
         log_warnx("drain before the restart timed out after %lld s: restarting WCS under %lld "
@@ -253,7 +266,7 @@ life_before_restart(struct run_ctx *ctx, unsigned reasons, int *go, char *detail
         return AGENT_OK;
     case CONFIG_RESTART_DEFER:
         *go = 0;
-        ctx->restart_deferred = 1;
+        ctx->restart_deferred = LIFE_DEFERRED_BY_MODE;
         ctx->st.pending.restart |= reasons;
         snprintf(detail, cap, "restart deferred (restart.mode = defer, %lld connection%s; %s)", n,
                  n == 1 ? "" : "s", why);
@@ -286,8 +299,12 @@ life_finish(struct run_ctx *ctx)
                   "`wcs-agent undrain` to put it back in service");
     if (ctx->restart_deferred) {
         state_steps_str(ctx->st.pending.restart, why, sizeof(why));
-        log_warnx("WCS restart deferred: %lld live connection%s (restart.mode = defer); the "
-                  "files are applied, the restart is pending (%s) and the next run does it",
-                  ctx->restart_calls, ctx->restart_calls == 1 ? "" : "s", why);
+        log_warnx("WCS restart deferred: %lld live connection%s (%s); the files are applied, "
+                  "the restart is pending (%s) and the next run does it",
+                  ctx->restart_calls, ctx->restart_calls == 1 ? "" : "s",
+                  ctx->restart_deferred == LIFE_DEFERRED_BY_MODE ? "restart.mode = defer"
+                                                                 : "a drain is running or was "
+                                                                   "cancelled",
+                  why);
     }
 }
