@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "node/drain.h"
+#include "node/metrics.h"
 #include "node/notify.h"
 #include "node/session.h"
 #include "wcs/stats.h"
@@ -73,6 +74,10 @@ struct watch {
     int term_seen;
     int64_t next_poll_ms;
     int back_in_service; /* Standby -> InService seen during a standby drain */
+    /* Metrics (design.md §8.4): one put per metrics.period, also while draining. */
+    struct metrics_publisher metrics;
+    int metrics_ready;
+    int64_t next_metrics_ms;
 };
 
 /* ---- reading ---- */
@@ -185,10 +190,33 @@ ping(struct watch *w)
  * (design.md §8.4) and the reconcile of §8.1 (watch.reconcile_interval).
  */
 static void
+publish_metrics(struct watch *w)
+{
+    struct awsapi *api;
+    int64_t now = clock_mono_ms();
+
+    if (!w->ctx.cfg->metrics.enabled || now < w->next_metrics_ms)
+        return;
+    w->next_metrics_ms = now + w->ctx.cfg->metrics.period_s * 1000;
+    if (!w->metrics_ready) {
+        if (run_aws(&w->ctx, &api) != AGENT_OK ||
+            metrics_init(&w->metrics, w->ctx.cfg, api, w->ctx.disc.facts.instance_id,
+                         imds_facts_tag(&w->ctx.disc.facts, "aws:autoscaling:groupName"),
+                         w->ctx.state_dir) != AGENT_OK) {
+            log_warnx("watch: metrics: no AWS client yet; trying again next period");
+            return;
+        }
+        w->metrics_ready = 1;
+    }
+    /* A failed put is logged inside and tried again next period; watch goes on. */
+    (void)metrics_publish(&w->metrics, w->draining);
+}
+
+static void
 each_period(struct watch *w, const struct observation *o)
 {
-    (void)w;
     (void)o;
+    publish_metrics(w);
 }
 
 /* ---- decisions ---- */
@@ -246,6 +274,7 @@ tick(void *arg, struct drain *d)
     struct observation o;
 
     ping(w);
+    publish_metrics(w);
     if (got_term && !w->term_seen) {
         w->term_seen = 1;
         log_info("watch: SIGTERM: the drain ends within drain.stop_timeout (%lld s)",

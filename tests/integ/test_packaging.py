@@ -48,27 +48,55 @@ USER_DATA_MAX = 16384  # EC2: raw user data
 INSTANCE_ID = "i-0123456789abcdef0"  # the twin's default
 TG_ARN = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/wcs-test/0123456789abcdef"
 
-# The actions the agent calls (aws.md §3-§5; issue 6): the policy has exactly these.
-AGENT_ACTIONS = {
-    "elasticloadbalancing:RegisterTargets",
-    "elasticloadbalancing:DeregisterTargets",
-    "elasticloadbalancing:DescribeTargetHealth",
-    "elasticloadbalancing:RegisterInstancesWithLoadBalancer",
-    "elasticloadbalancing:DeregisterInstancesFromLoadBalancer",
-    "elasticloadbalancing:DescribeInstanceHealth",
-    "autoscaling:CompleteLifecycleAction",
-    "autoscaling:RecordLifecycleActionHeartbeat",
-    "autoscaling:DescribeLifecycleHooks",
-    "autoscaling:DescribeAutoScalingInstances",
-    "ssm:GetParameter",
-    "secretsmanager:GetSecretValue",
-    "s3:GetObject",
-    "cloudformation:SignalResource",
-    "kms:Decrypt",
+# The client file of each service (agent/aws/, .c and .h) -> (IAM prefix, botocore model).
+CLIENT_FILES = {
+    "elbv2": ("elasticloadbalancing", "elbv2"),
+    "elb": ("elasticloadbalancing", "elb"),
+    "autoscaling": ("autoscaling", "autoscaling"),
+    "ssm": ("ssm", "ssm"),
+    "secretsmanager": ("secretsmanager", "secretsmanager"),
+    "s3": ("s3", "s3"),
+    "cloudformation": ("cloudformation", "cloudformation"),
+    "cloudwatch": ("cloudwatch", "cloudwatch"),
+    "ec2": ("ec2", "ec2"),
 }
+# Called by AWS on the agent's behalf (kms:ViaService), never by the agent itself.
+INDIRECT_ACTIONS = {"kms:Decrypt"}
+
+
+def agent_actions_from_code():
+    """Every action the agent's clients can send: the string literals of each
+    client file (an X-Amz-Target's part after the '.') that are operations of
+    that service in botocore's model, and S3 GetObject for awsapi_s3_get()."""
+    import botocore.session
+
+    sess = botocore.session.get_session()
+    out = set()
+    for name, (iam, model) in CLIENT_FILES.items():
+        ops = set(sess.get_service_model(model).operation_names)
+        text = ""
+        for ext in (".c", ".h"):
+            with open(os.path.join(SRC, "agent", "aws", name + ext), encoding="utf-8") as f:
+                text += f.read()
+        for lit in re.findall(r'"([A-Za-z0-9.]+)"', text):
+            op = lit.rpartition(".")[2]
+            if op in ops:
+                out.add("%s:%s" % (iam, op))
+        if "awsapi_s3_get(" in text:
+            out.add("s3:GetObject")
+    return out
+
+
+# The actions the agent calls: the policy has exactly these (nothing the code does not call).
+AGENT_ACTIONS = agent_actions_from_code() | INDIRECT_ACTIONS
 # Describe* calls have no resource-level permissions: the only "*" resources.
 STAR_OK = {
     "elasticloadbalancing:DescribeTargetHealth",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeTargetGroupAttributes",
+    "ec2:DescribeInstances",
+    # No resource to scope; limited by the cloudwatch:namespace condition instead.
+    "cloudwatch:PutMetricData",
     "elasticloadbalancing:DescribeInstanceHealth",
     "autoscaling:DescribeLifecycleHooks",
     "autoscaling:DescribeAutoScalingInstances",
