@@ -83,5 +83,35 @@ class RedactionVariantsTest(tl.TwinTestCase):
             self.assertNotIn(value, f.read())
 
 
+@unittest.skipUnless(os.geteuid() == 0, "needs root to give conf/ to another group")
+class PlantedSymlinkTest(tl.TwinTestCase):
+    """Issue 9 item 2: conf/ is group-writable (root:flashphoner); a group
+    member replaces flashphoner.properties with a link to a root file."""
+
+    fake_wcs = True
+    need_agent = True
+
+    def test_configure_refuses_a_planted_link(self):
+        conf = self.wcs.conf_dir
+        os.chown(conf, 0, 4242)
+        os.chmod(conf, 0o2775)
+        victim = os.path.join(self.tmp, "root-only")
+        with open(victim, "w", encoding="ascii") as f:
+            f.write("root:x:0:0:root:/root:/bin/sh\n")
+        os.chmod(victim, 0o600)
+        # The install symlink /usr/local/FlashphonerWebCallServer is root's: it keeps working.
+        self.assertTrue(os.path.islink(self.wcs.home) or os.path.islink(os.path.dirname(conf)))
+        r = self.run_agent("run", "--only", "discover,configure")
+        self.assertEqual(r.rc, 0, r.stderr)
+        os.unlink(self.wcs.properties)
+        os.symlink(victim, self.wcs.properties)
+        r = self.run_agent("run", "--only", "discover,configure")
+        self.assertEqual(r.rc, 1, r.stderr)
+        self.assertRegex(r.stderr, r"flashphoner\.properties is a symbolic link in \S+/conf, which group 4242 may write")
+        with open(victim, encoding="ascii") as f:
+            self.assertEqual(f.read(), "root:x:0:0:root:/root:/bin/sh\n")
+        self.assertFalse(os.path.exists(victim + ".bak"))
+
+
 if __name__ == "__main__":
     unittest.main()
