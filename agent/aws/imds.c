@@ -622,7 +622,58 @@ valid_tag_key(const char *k)
            str_is_graphic(k, strlen(k)) && strlen(k) <= 128;
 }
 
-/* tags/instance: one key per line, then tags/instance/<key> each. */
+/* Remembers the key of a tag that cannot be used, control bytes shown as '?'. */
+static enum agent_rc
+add_bad_tag(struct imds_facts *f, const char *key)
+{
+    char **nb, *k;
+    size_t i;
+
+    if (f->n_bad_tags == MAX_TAGS)
+        return AGENT_OK;
+    k = str_ndup(key, strnlen(key, 128));
+    if (k == NULL)
+        return AGENT_ERR_NOMEM;
+    for (i = 0; k[i] != '\0'; i++) {
+        if ((unsigned char)k[i] < 0x20 || k[i] == 0x7f)
+            k[i] = '?';
+    }
+    nb = realloc(f->bad_tags, (f->n_bad_tags + 1) * sizeof(*nb));
+    if (nb == NULL) {
+        free(k);
+        return AGENT_ERR_NOMEM;
+    }
+    f->bad_tags = nb;
+    f->bad_tags[f->n_bad_tags++] = k;
+    return AGENT_OK;
+}
+
+/* Names the skipped tags once, at -v. */
+static void
+log_bad_tags(const struct imds_facts *f)
+{
+    struct buf b;
+    size_t i;
+
+    if (f->n_bad_tags == 0 || !log_enabled(LOG_LVL_DEBUG))
+        return;
+    buf_init(&b, 4096);
+    for (i = 0; i < f->n_bad_tags; i++) {
+        if (buf_printf(&b, "%s\"%s\"", i > 0 ? ", " : "", f->bad_tags[i]) != AGENT_OK)
+            break;
+    }
+    log_debug("imds: tags/instance: skipped %zu tag%s that cannot be used (a control character "
+              "or '/' in the key, or a control character in the value): %s",
+              f->n_bad_tags, f->n_bad_tags == 1 ? "" : "s", buf_cstr(&b));
+    buf_cleanup(&b);
+}
+
+/*
+ * tags/instance: one key per line, then tags/instance/<key> each.  A tag
+ * whose key cannot be put in a path, or whose value holds a control
+ * character, is skipped and remembered in f->bad_tags: an unrelated tag
+ * must not stop discovery; a config that uses it fails at the placeholder.
+ */
 static enum agent_rc
 get_tags(struct imds_client *c, struct imds_facts *f)
 {
@@ -652,9 +703,10 @@ get_tags(struct imds_client *c, struct imds_facts *f)
         if (line[0] == '\0')
             continue;
         if (!valid_tag_key(line)) {
-            log_errx("imds: tags/instance: bad tag key \"%.64s\"", line);
-            rc = AGENT_ERR_PARSE;
-            goto out;
+            rc = add_bad_tag(f, line);
+            if (rc != AGENT_OK)
+                goto out;
+            continue;
         }
         if (n == MAX_TAGS) {
             log_errx("imds: tags/instance: more than %d tags", MAX_TAGS);
@@ -675,9 +727,10 @@ get_tags(struct imds_client *c, struct imds_facts *f)
         if (rc != AGENT_OK)
             goto out;
         if (has_control(buf_cstr(&val), val.len) || strlen(buf_cstr(&val)) != val.len) {
-            log_errx("imds: %s: the value holds control characters", path.data);
-            rc = AGENT_ERR_PARSE;
-            goto out;
+            rc = add_bad_tag(f, line);
+            if (rc != AGENT_OK)
+                goto out;
+            continue;
         }
         nt = realloc(tags, (n + 1) * sizeof(*tags));
         if (nt == NULL) {
@@ -697,6 +750,7 @@ get_tags(struct imds_client *c, struct imds_facts *f)
     f->n_tags = n;
     tags = NULL;
     n = 0;
+    log_bad_tags(f);
 out:
     free_tags(tags, n);
     buf_cleanup(&list);
@@ -777,6 +831,8 @@ out:
 void
 imds_facts_cleanup(struct imds_facts *f)
 {
+    size_t i;
+
     if (f == NULL)
         return;
     free(f->instance_id);
@@ -792,6 +848,9 @@ imds_facts_cleanup(struct imds_facts *f)
     free(f->lifecycle_state);
     free(f->role);
     free_tags(f->tags, f->n_tags);
+    for (i = 0; i < f->n_bad_tags; i++)
+        free(f->bad_tags[i]);
+    free(f->bad_tags);
     buf_cleanup(&f->user_data);
     memset(f, 0, sizeof(*f));
 }

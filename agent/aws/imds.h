@@ -91,6 +91,8 @@ struct imds_facts {
     int tags_enabled;       /* 0: instance metadata tags are off */
     struct imds_tag *tags;
     size_t n_tags;
+    char **bad_tags; /* keys of tags skipped as unusable (control bytes; '?' for them) */
+    size_t n_bad_tags;
     struct buf user_data; /* raw bytes as served; len 0 when none */
     int has_user_data;
 };

@@ -64,8 +64,13 @@ key_name(int key, const struct assign *a, char *out, size_t cap)
 
 /* Sample facts: without IMDS, values are validated as if expanded with these. */
 static const struct config_facts sample_facts = {
-    "i-0123456789abcdef0", "us-east-1", "us-east-1a", "c5.large", "10.0.0.10",
-    "203.0.113.10",        0,           NULL,         NULL,       0};
+    .instance_id = "i-0123456789abcdef0",
+    .region = "us-east-1",
+    .az = "us-east-1a",
+    .instance_type = "c5.large",
+    .local_ipv4 = "10.0.0.10",
+    .public_ipv4 = "203.0.113.10",
+};
 
 /*
  * A per-target template (fleet.stats_url): only {private_ip} and

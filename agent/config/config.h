@@ -228,6 +228,8 @@ struct config_facts {
     const char *const *tag_keys; /* n_tags keys and values */
     const char *const *tag_values;
     size_t n_tags;
+    const char *const *bad_tag_keys; /* tags skipped as unusable (control characters) */
+    size_t n_bad_tags;
 };
 
 struct config_input {

@@ -97,6 +97,8 @@ make_view(struct discovery *d)
     d->cf.tag_keys = d->tag_keys;
     d->cf.tag_values = d->tag_values;
     d->cf.n_tags = n;
+    d->cf.bad_tag_keys = (const char *const *)f->bad_tags;
+    d->cf.n_bad_tags = f->n_bad_tags;
     return AGENT_OK;
 }
 

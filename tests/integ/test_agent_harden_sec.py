@@ -2,6 +2,7 @@
 real binary: what a core dump, a planted symlink, a hostile tag and a
 variant of a secret can and cannot get out of the agent."""
 
+import json
 import os
 import resource
 import socket
@@ -111,6 +112,38 @@ class PlantedSymlinkTest(tl.TwinTestCase):
         with open(victim, encoding="ascii") as f:
             self.assertEqual(f.read(), "root:x:0:0:root:/root:/bin/sh\n")
         self.assertFalse(os.path.exists(victim + ".bak"))
+
+
+class BadTagTest(tl.TwinTestCase):
+    """Issue 9 item 11: an unrelated tag with a control character does not
+    fail discover; it is named once at -v; a config using it fails."""
+
+    need_agent = True
+
+    def setUp(self):
+        super().setUp()
+        self.imds.set_metadata(tags={"Name": "wcs-node-1", "Note": "two\nlines", "Origin": "10.0.0.5"})
+        self.write_config("[imds]\ntimeout_ms = 500\nattempts = 2\n")
+
+    def test_unrelated_bad_tag_is_skipped(self):
+        r = self.run_agent("metadata", "--json")
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["tags"], {"Name": "wcs-node-1", "Origin": "10.0.0.5"})
+        self.assertNotIn("Note", r.stderr)
+        r = self.run_agent("metadata", global_args=("-v",))
+        self.assertEqual(r.rc, 0, r.stderr)
+        named = [ln for ln in r.stderr.splitlines() if '"Note"' in ln]
+        self.assertEqual(len(named), 1, r.stderr)
+        self.assertIn("skipped 1 tag that cannot be used", named[0])
+
+    def test_config_using_the_bad_tag_fails(self):
+        self.write_config("[imds]\ntimeout_ms = 500\nattempts = 2\n[cdn]\nrole = edge\npoint_of_entry = {tag:Origin}\n")
+        r = self.run_agent("run", "--only", "discover")
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.write_config("[imds]\ntimeout_ms = 500\nattempts = 2\n[cdn]\nrole = edge\npoint_of_entry = {tag:Note}\n")
+        r = self.run_agent("run", "--only", "discover")
+        self.assertEqual(r.rc, 78, r.stderr)
+        self.assertIn("{tag:Note}: the tag's value holds a control character", r.stderr)
 
 
 if __name__ == "__main__":

@@ -860,6 +860,20 @@ test_placeholders(void **state)
               "cfg:2: properties.x: {public_ipv4}: this instance has no public IPv4 address");
     load_err1("[cdn]\nrole = edge\npoint_of_entry = {tag:Origin2}\n", &in,
               "cfg:3: cdn.point_of_entry: {tag:Origin2}: tag not found");
+    {
+        /* Issue 9 item 11: a tag discovery skipped fails only where the config uses it. */
+        static const char *const bad[] = {"Note"};
+
+        f.bad_tag_keys = bad;
+        f.n_bad_tags = 1;
+        cfg = load_ok("[cdn]\nrole = edge\npoint_of_entry = {tag:Origin}\n", &in);
+        config_free(cfg);
+        load_err1("[cdn]\nrole = edge\npoint_of_entry = {tag:Note}\n", &in,
+                  "cfg:3: cdn.point_of_entry: {tag:Note}: the tag's value holds a control "
+                  "character (a line break?); fix the tag");
+        f.bad_tag_keys = NULL;
+        f.n_bad_tags = 0;
+    }
     f.tags_enabled = 0;
     load_err1("[cdn]\nrole = edge\npoint_of_entry = {tag:Origin}\n", &in,
               "cfg:3: cdn.point_of_entry: {tag:Origin}: instance metadata tags are not enabled");
