@@ -38,7 +38,8 @@ struct imds_client {
     char *token;                     /* secret; NULL when none */
     int64_t token_refresh_ms;        /* monotonic time to fetch a new token */
     unsigned puts, gets;
-    uint64_t rng; /* xorshift64 state for the backoff jitter */
+    uint64_t rng;     /* xorshift64 state for the backoff jitter */
+    int quiet_toobig; /* the caller reports a reply over its cap itself */
 };
 
 /* A validator for one fact: 1 when s is well formed. */
@@ -286,7 +287,8 @@ diagnose(struct imds_client *c, int is_put, const char *what, const struct http_
         log_errx("imds: cannot resolve the host of %s", ep);
         return AGENT_ERR_NET;
     case HTTP_FAIL_TOOBIG:
-        log_errx("imds: %s: the reply is over the size cap", what);
+        if (!c->quiet_toobig)
+            log_errx("imds: %s: the reply is over the size cap", what);
         return AGENT_ERR_TOOBIG;
     default:
         log_errx("imds: %s: %s", what, resp->error[0] != '\0' ? resp->error : agent_rc_str(rc));
@@ -457,7 +459,9 @@ imds_get(struct imds_client *c, const char *path, struct buf *out)
         log_errx("imds: bad metadata path \"%.80s\"", path);
         return AGENT_ERR_INVAL;
     }
-    cap = strcmp(path, USER_DATA_PATH) == 0 ? IMDS_MAX_USER_DATA : IMDS_MAX_RESPONSE;
+    cap = IMDS_MAX_RESPONSE;
+    if (strcmp(path, USER_DATA_PATH) == 0)
+        cap = out->max > IMDS_USER_DATA_FETCH_MAX ? IMDS_USER_DATA_FETCH_MAX : out->max;
     buf_init(&url, URL_MAX);
     buf_init_secret(&hdr, TOKEN_MAX + 64);
     http_response_init(&resp, cap);
@@ -501,7 +505,7 @@ imds_get(struct imds_client *c, const char *path, struct buf *out)
     switch (resp.status) {
     case 200:
         rc = buf_append(out, resp.body.data != NULL ? resp.body.data : "", resp.body.len);
-        if (rc == AGENT_ERR_TOOBIG)
+        if (rc == AGENT_ERR_TOOBIG && !c->quiet_toobig)
             log_errx("imds: %s from %s: the value is over %zu bytes", path, c->endpoint, out->max);
         break;
     case 403:
@@ -935,7 +939,7 @@ imds_discover_lean(struct imds_client *c, int lean, struct imds_facts *f)
     size_t i;
 
     memset(&t, 0, sizeof(t));
-    buf_init_secret(&t.user_data, IMDS_MAX_USER_DATA);
+    buf_init_secret(&t.user_data, IMDS_USER_DATA_FETCH_MAX);
     buf_init(&doc, IMDS_MAX_RESPONSE);
     if (lean) {
         /* The identity document first: it holds most facts (one request instead of six). */
@@ -983,7 +987,21 @@ imds_discover_lean(struct imds_client *c, int lean, struct imds_facts *f)
         if (rc != AGENT_OK)
             goto out;
     }
+    /*
+     * User data over the limit is not a failure of discovery: the facts
+     * stand, and the caller reports the size (one message, a config error).
+     */
+    c->quiet_toobig = 1;
     rc = imds_get(c, USER_DATA_PATH, &t.user_data);
+    c->quiet_toobig = 0;
+    if (rc == AGENT_OK && t.user_data.len > IMDS_MAX_USER_DATA)
+        t.user_data_over = t.user_data.len;
+    else if (rc == AGENT_ERR_TOOBIG)
+        t.user_data_over = IMDS_USER_DATA_FETCH_MAX + 1;
+    if (t.user_data_over > 0) {
+        buf_cleanup(&t.user_data);
+        rc = AGENT_OK;
+    }
     if (rc == AGENT_OK) {
         t.has_user_data = 1;
     } else if (rc == AGENT_ERR_ABSENT) {

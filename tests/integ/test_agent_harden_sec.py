@@ -2,6 +2,7 @@
 real binary: what a core dump, a planted symlink, a hostile tag and a
 variant of a secret can and cannot get out of the agent."""
 
+import gzip
 import json
 import os
 import resource
@@ -144,6 +145,55 @@ class BadTagTest(tl.TwinTestCase):
         r = self.run_agent("run", "--only", "discover")
         self.assertEqual(r.rc, 78, r.stderr)
         self.assertIn("{tag:Note}: the tag's value holds a control character", r.stderr)
+
+
+class UserDataTooBigTest(tl.TwinTestCase):
+    """Issue 9 item 12: user data over 256 KiB is one cause with one message,
+    exit 78; `metadata` still prints the facts."""
+
+    need_agent = True
+
+    def setUp(self):
+        super().setUp()
+        self.write_config("[imds]\ntimeout_ms = 2000\nattempts = 2\n")
+
+    def error_lines(self, stderr):
+        return [ln for ln in stderr.splitlines() if ln.strip()]
+
+    def test_raw_user_data_over_the_limit(self):
+        body = b"#wcs-agent\n" + b"# padding\n" * 30000
+        self.imds.set_metadata(user_data=body)
+        want = "user data is %d bytes, over the 256 KiB limit" % len(body)
+        r = self.run_agent("metadata", "--json")
+        self.assertEqual(r.rc, 78, r.stderr)
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["instance_id"], "i-0123456789abcdef0")
+        self.assertEqual(doc["user_data"], "other")
+        self.assertEqual(self.error_lines(r.stderr), ["wcs-agent: " + want])
+        r = self.run_agent("metadata")
+        self.assertEqual(r.rc, 78, r.stderr)
+        self.assertIn("i-0123456789abcdef0", r.stdout)
+        r = self.run_agent("run", "--only", "discover")
+        self.assertEqual(r.rc, 78, r.stderr)
+        self.assertIn(want, r.stderr)
+        self.assertNotIn("instance metadata unavailable", r.stderr)
+        # Not meant for the agent: nothing to complain about.
+        self.write_config("[imds]\ntimeout_ms = 2000\nattempts = 2\n[agent]\nuser_data = ignore\n")
+        r = self.run_agent("metadata")
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertEqual(r.stderr, "")
+
+    def test_gzip_user_data_over_the_limit(self):
+        self.imds.set_metadata(user_data=gzip.compress(b"#wcs-agent\n" + b"#" * 300000))
+        r = self.run_agent("metadata", "--json")
+        self.assertEqual(r.rc, 78, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["instance_id"], "i-0123456789abcdef0")
+        lines = self.error_lines(r.stderr)
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertIn("over the 256 KiB limit", lines[0])
+        r = self.run_agent("run", "--only", "discover")
+        self.assertEqual(r.rc, 78, r.stderr)
+        self.assertIn("over the 256 KiB limit", r.stderr)
 
 
 if __name__ == "__main__":

@@ -125,7 +125,9 @@ fake_perform(void *ctx, const struct http_request *req, struct http_response *re
     assert_int_equal(req->flags & (HTTP_ALLOW_HTTP | HTTP_NO_PROXY | HTTP_SECRET_HEADERS),
                      HTTP_ALLOW_HTTP | HTTP_NO_PROXY | HTTP_SECRET_HEADERS);
     assert_true(req->timeout_ms > 0);
-    assert_true(req->max_response > 0 && req->max_response <= IMDS_MAX_RESPONSE);
+    assert_true(req->max_response > 0 && req->max_response <= IMDS_USER_DATA_FETCH_MAX);
+    if (strstr(req->url, "/latest/user-data") == NULL)
+        assert_true(req->max_response <= IMDS_MAX_RESPONSE);
     if (strcmp(req->method, "PUT") == 0) {
         f->puts++;
         if (!has_header_line(req, "X-aws-ec2-metadata-token-ttl-seconds: 21600"))
@@ -179,6 +181,10 @@ fake_perform(void *ctx, const struct http_request *req, struct http_response *re
     }
     resp->status = status;
     resp->connected = 1;
+    if (body != NULL && strlen(body) > req->max_response) {
+        resp->fail = HTTP_FAIL_TOOBIG;
+        return AGENT_ERR_TOOBIG;
+    }
     if (body != NULL)
         assert_int_equal(buf_puts(&resp->body, body), AGENT_OK);
     if (headers != NULL)
@@ -895,6 +901,49 @@ test_discover_skips_bad_tags(void **state)
     imds_free(c);
 }
 
+/*
+ * Issue 9 item 12: user data over the limit does not fail discovery: the
+ * facts stand, with its size for the caller's one message; nothing logged.
+ */
+static void
+test_discover_user_data_over_limit(void **state)
+{
+    struct imds_client *c = client(2);
+    struct imds_facts f;
+    size_t n = IMDS_MAX_USER_DATA + 10, big = IMDS_USER_DATA_FETCH_MAX + 1;
+    char *body = malloc(big + 1);
+    const char *log;
+
+    (void)state;
+    assert_non_null(body);
+    memset(body, '#', big);
+    body[n] = '\0';
+    route("latest/user-data", 200, body);
+    full_routes();
+    memset(&f, 0, sizeof(f));
+    cap_start();
+    assert_int_equal(imds_discover(c, &f), AGENT_OK);
+    log = cap_end();
+    assert_string_equal(log, "");
+    assert_string_equal(f.instance_id, "i-0123456789abcdef0");
+    assert_int_equal(f.has_user_data, 1);
+    assert_int_equal(f.user_data_over, n);
+    assert_int_equal(f.user_data.len, 0);
+    imds_facts_cleanup(&f);
+
+    /* Larger than what is fetched: still the facts, and "more than". */
+    body[n] = '#';
+    body[big] = '\0';
+    cap_start();
+    assert_int_equal(imds_discover(c, &f), AGENT_OK);
+    log = cap_end();
+    assert_string_equal(log, "");
+    assert_int_equal(f.user_data_over, IMDS_USER_DATA_FETCH_MAX + 1);
+    imds_facts_cleanup(&f);
+    imds_free(c);
+    free(body);
+}
+
 /* At the default verbosity the skipped tags are not mentioned. */
 static void
 test_discover_bad_tags_quiet(void **state)
@@ -1144,6 +1193,7 @@ main(void)
         T(test_discover_missing_required),
         T(test_discover_skips_bad_tags),
         T(test_discover_bad_tags_quiet),
+        T(test_discover_user_data_over_limit),
         T(test_parse_identity),
         T(test_parse_role_creds),
         T(test_role_credentials_client),
