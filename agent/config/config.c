@@ -141,6 +141,12 @@ validate(struct loader *L, struct assign *a, const char *home, const char *servi
     char *expanded;
 
     key_name(a->key, a, name, sizeof(name));
+    /*
+     * Only text the operator wrote can be a reference: the prefix must be in
+     * the value as written.  What a placeholder produces ({tag:KEY} set by
+     * anyone allowed ec2:CreateTags) is always a literal (issue 9 item 1).
+     */
+    a->is_ref = k != NULL && (k->flags & KF_REF) != 0 && secretref_is_reference(a->value);
     /* One wrong wcs.home must not make every value that uses it an error too. */
     if ((L->home_bad && strstr(a->value, "{wcs_home}") != NULL) ||
         (L->service_bad && strstr(a->value, "{service}") != NULL))
@@ -197,7 +203,7 @@ validate(struct loader *L, struct assign *a, const char *home, const char *servi
         a->bad = 1;
         goto done;
     }
-    if (k != NULL && (k->flags & KF_REF) != 0 && secretref_is_reference(v)) {
+    if (a->is_ref) {
         if (secretref_parse(v, &ref, rerr, sizeof(rerr)) != AGENT_OK) {
             layers_diag_at(L, a->layer, a->origin, a->line, "%s: bad secret reference: %s", name,
                            rerr);
@@ -490,6 +496,12 @@ build(struct loader *L, struct agent_config *cfg)
             if (w < 0)
                 continue;
             rc = set_field(cfg, kd, L->a[w].no_fact ? "" : L->a[w].value);
+            if (rc == AGENT_OK && L->a[w].is_ref && !L->a[w].no_fact) {
+                char name[128];
+
+                key_name(k, &L->a[w], name, sizeof(name));
+                rc = list_add(&cfg->references, name);
+            }
             if (rc != AGENT_OK)
                 return rc;
         }
@@ -673,6 +685,19 @@ config_free(struct agent_config *cfg)
     }
     free(cfg->properties.items);
     list_free(&cfg->literal_secrets_from_user_data, 0);
+    list_free(&cfg->references, 0);
     str_wipe(cfg, sizeof(*cfg));
     free(cfg);
+}
+
+int
+config_is_reference(const struct agent_config *cfg, const char *name)
+{
+    size_t i;
+
+    for (i = 0; cfg != NULL && name != NULL && i < cfg->references.n; i++) {
+        if (strcmp(cfg->references.items[i], name) == 0)
+            return 1;
+    }
+    return 0;
 }

@@ -207,6 +207,12 @@ struct agent_config {
 
     /* Keys (section.key) whose value came from user data as a literal secret. */
     struct config_list literal_secrets_from_user_data;
+
+    /*
+     * Keys (section.key) whose effective value is a secret reference as the
+     * operator wrote it in a config layer; see config_is_reference().
+     */
+    struct config_list references;
 };
 
 /* A user-data overlay: INI text and the name used in errors ("user-data", "user-data part 2"). */
@@ -267,6 +273,14 @@ enum agent_rc config_load_string(const char *name, const char *text, size_t len,
 
 /* Frees cfg, wiping every secret value first; accepts NULL. */
 void config_free(struct agent_config *cfg);
+
+/*
+ * 1 when the effective value of name ("licence.key", "cdn.point_of_entry",
+ * any key that may hold a secret reference) is a reference that the
+ * operator wrote; 0 when it is a literal, including a value that looks like
+ * a reference because a placeholder ({tag:KEY}) produced it.
+ */
+int config_is_reference(const struct agent_config *cfg, const char *name);
 
 void config_diag_cleanup(struct config_diag *diag);
 

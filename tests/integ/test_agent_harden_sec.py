@@ -196,5 +196,51 @@ class UserDataTooBigTest(tl.TwinTestCase):
         self.assertIn("over the 256 KiB limit", r.stderr)
 
 
+class TagIsNeverAReferenceTest(tl.TwinTestCase):
+    """Issue 9 item 1: whoever may set a tag cannot turn a {tag:...} value
+    into a secret reference, in any of the five forms."""
+
+    need_agent = True
+    fake_wcs = True
+
+    def forms(self):
+        secret_file = os.path.join(self.tmp, "secret.txt")
+        fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, b"FILE-SECRET-4242\n")
+        os.close(fd)
+        return [
+            "ssm:/wcs/licence",
+            "secretsmanager:wcs/licence#key",
+            "s3://wcs-bucket/licence.txt",
+            "file:" + secret_file,
+            "env:WCS_TEST_SECRET",
+        ]
+
+    def test_point_of_entry_from_a_tag(self):
+        for form in self.forms():
+            self.imds.set_metadata(tags={"wcs-origin": form})
+            self.write_config("[cdn]\nrole = edge\npoint_of_entry = {tag:wcs-origin}\n")
+            before = tl.dir_snapshot(self.wcs.conf_dir)
+            r = self.run_agent("run", env={"WCS_TEST_SECRET": "ENV-SECRET-4242"})
+            self.assertEqual(r.rc, 78, "%s: %s" % (form, r.stderr))
+            self.assertIn("cdn.point_of_entry", r.stderr)
+            self.assertIn("is not a host name or IP address", r.stderr)
+            self.assertNotIn("SECRET-4242", r.stderr + r.stdout)
+            self.assertEqual(tl.dir_snapshot(self.wcs.conf_dir), before, form)
+
+    def test_certificate_chain_from_a_tag_is_a_literal(self):
+        for form in self.forms():
+            self.imds.set_metadata(tags={"wcs-origin": form})
+            self.write_config("[tls]\nchain = {tag:wcs-origin}\n")
+            r = self.run_agent(
+                "run", "--only", "discover,secrets", env={"WCS_TEST_SECRET": "ENV-SECRET-4242"},
+                global_args=("-v", "-v"),
+            )
+            # Nothing resolved: no AWS call (none is reachable here), no file, no variable read.
+            self.assertEqual(r.rc, 0, "%s: %s" % (form, r.stderr))
+            self.assertRegex(r.stderr, r"secrets: skipped \(\d+ ms\): no secret references")
+            self.assertNotIn("SECRET-4242", r.stderr + r.stdout)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -816,6 +816,79 @@ test_set_errors(void **state)
     config_free(cfg);
 }
 
+/*
+ * Issue 9 item 1: a value a placeholder produced is never a secret
+ * reference, whichever of the five forms a tag holds; only text the
+ * operator wrote can be one.
+ */
+static void
+test_tag_value_is_never_a_reference(void **state)
+{
+    static const char *const forms[] = {"ssm:/wcs/licence", "secretsmanager:wcs/licence#key",
+                                        "s3://wcs-bucket/licence.txt", "file:/etc/shadow",
+                                        "env:WCS_LICENCE"};
+    static const char *keys[] = {"wcs-origin"};
+    const char *values[1];
+    struct config_facts f = facts_full();
+    struct config_input in;
+    struct agent_config *cfg;
+    char want[256];
+    size_t i;
+
+    (void)state;
+    clear_env();
+    memset(&in, 0, sizeof(in));
+    in.facts = &f;
+    f.tag_keys = keys;
+    f.tag_values = values;
+    f.n_tags = 1;
+    for (i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+        values[0] = forms[i];
+        /* The documented use: the origin's address from a tag.  A reference there is no host. */
+        snprintf(want, sizeof(want), "cfg:3: cdn.point_of_entry: ");
+        cfg = NULL;
+        {
+            struct config_diag d = {0};
+
+            assert_int_equal(config_load_string("cfg",
+                                                "[cdn]\nrole = edge\npoint_of_entry = "
+                                                "{tag:wcs-origin}\n",
+                                                strlen("[cdn]\nrole = edge\npoint_of_entry = "
+                                                       "{tag:wcs-origin}\n"),
+                                                &in, &cfg, &d),
+                             AGENT_ERR_CONFIG);
+            assert_null(cfg);
+            assert_int_equal(d.n, 1);
+            assert_non_null(strstr(d.lines[0], want));
+            assert_null(strstr(d.lines[0], "secret reference"));
+            config_diag_cleanup(&d);
+        }
+        /* Keys without a format check keep the literal, and it is not a reference. */
+        cfg = load_ok("[tls]\ncertificate = {tag:wcs-origin}\nchain = x{tag:wcs-origin}\n", &in);
+        assert_string_equal(cfg->tls.certificate, forms[i]);
+        assert_int_equal(config_is_reference(cfg, "tls.certificate"), 0);
+        assert_int_equal(config_is_reference(cfg, "tls.chain"), 0);
+        config_free(cfg);
+    }
+    /* What the operator wrote is a reference, placeholders in its name or not. */
+    values[0] = "prod";
+    cfg = load_ok("[licence]\nkey = ssm:/wcs/{tag:wcs-origin}/licence\n"
+                  "[tls]\ncertificate = file:/etc/wcs/{region}.pem\nchain = s3://b-1/c.pem\n"
+                  "private_key = env:WCS_KEY\n"
+                  "[cdn]\nrole = edge\npoint_of_entry = secretsmanager:wcs/origin\n",
+                  &in);
+    assert_string_equal(cfg->licence.key, "ssm:/wcs/prod/licence");
+    assert_int_equal(config_is_reference(cfg, "licence.key"), 1);
+    assert_string_equal(cfg->tls.certificate, "file:/etc/wcs/eu-west-1.pem");
+    assert_int_equal(config_is_reference(cfg, "tls.certificate"), 1);
+    assert_int_equal(config_is_reference(cfg, "tls.chain"), 1);
+    assert_int_equal(config_is_reference(cfg, "tls.private_key"), 1);
+    assert_int_equal(config_is_reference(cfg, "cdn.point_of_entry"), 1);
+    assert_int_equal(config_is_reference(cfg, "tls.keystore_password"), 0);
+    assert_int_equal(config_is_reference(cfg, "no.such"), 0);
+    config_free(cfg);
+}
+
 static void
 test_placeholders(void **state)
 {
@@ -1035,14 +1108,23 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),          cmocka_unit_test(test_known_keys),
-        cmocka_unit_test(test_validation_errors), cmocka_unit_test(test_validation_ok),
-        cmocka_unit_test(test_values_parsed),     cmocka_unit_test(test_indented_key),
-        cmocka_unit_test(test_three_errors),      cmocka_unit_test(test_long_line),
-        cmocka_unit_test(test_nul_and_cr),        cmocka_unit_test(test_missing_file),
-        cmocka_unit_test(test_file_checks),       cmocka_unit_test(test_precedence),
-        cmocka_unit_test(test_list_layers),       cmocka_unit_test(test_set_errors),
-        cmocka_unit_test(test_placeholders),      cmocka_unit_test(test_dump_masks_secrets),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_known_keys),
+        cmocka_unit_test(test_validation_errors),
+        cmocka_unit_test(test_validation_ok),
+        cmocka_unit_test(test_values_parsed),
+        cmocka_unit_test(test_indented_key),
+        cmocka_unit_test(test_three_errors),
+        cmocka_unit_test(test_long_line),
+        cmocka_unit_test(test_nul_and_cr),
+        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_file_checks),
+        cmocka_unit_test(test_precedence),
+        cmocka_unit_test(test_list_layers),
+        cmocka_unit_test(test_set_errors),
+        cmocka_unit_test(test_tag_value_is_never_a_reference),
+        cmocka_unit_test(test_placeholders),
+        cmocka_unit_test(test_dump_masks_secrets),
         cmocka_unit_test(test_user_data_rules),
     };
 
