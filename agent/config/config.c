@@ -122,6 +122,28 @@ validate_template(struct loader *L, struct assign *a, const struct key_def *k, c
 }
 
 /*
+ * check-config: a file: reference names a file the agent can read (checked
+ * with stat and access, never opened: check-config reads no secret).
+ */
+static void
+check_file_ref(struct loader *L, struct assign *a, const char *name, const char *path)
+{
+    struct stat st;
+    const char *why = NULL;
+
+    if (stat(path, &st) != 0)
+        why = strerror(errno);
+    else if (!S_ISREG(st.st_mode))
+        why = "not a regular file";
+    else if (access(path, R_OK) != 0)
+        why = strerror(errno);
+    if (why == NULL)
+        return;
+    layers_diag_at(L, a->layer, a->origin, a->line, "%s: %s cannot be read: %s", name, path, why);
+    a->bad = 1;
+}
+
+/*
  * Expands (with facts) and validates one assignment.  Secret literals are
  * neither expanded nor quoted.  Without facts the stored value stays as
  * written and the check runs on a sample expansion, unless a {tag:KEY} makes
@@ -141,6 +163,19 @@ validate(struct loader *L, struct assign *a, const char *home, const char *servi
     char *expanded;
 
     key_name(a->key, a, name, sizeof(name));
+    /* An absolute path where PEM is expected names the file that holds it (issue 9 item 14). */
+    if (k != NULL && (k->flags & KF_PEM) != 0 && a->value[0] == '/') {
+        char *fileref = malloc(strlen(a->value) + 6);
+
+        if (fileref == NULL) {
+            L->fatal = AGENT_ERR_NOMEM;
+            return;
+        }
+        memcpy(fileref, "file:", 5);
+        memcpy(fileref + 5, a->value, strlen(a->value) + 1);
+        str_free_secret(a->value);
+        a->value = fileref;
+    }
     /*
      * Only text the operator wrote can be a reference: the prefix must be in
      * the value as written.  What a placeholder produces ({tag:KEY} set by
@@ -210,6 +245,10 @@ validate(struct loader *L, struct assign *a, const char *home, const char *servi
             a->bad = 1;
             goto done;
         }
+        /* Once: without facts when the path has no placeholder, else with them. */
+        if (ref.kind == SECRETREF_FILE && L->in->check_files &&
+            L->have_facts == (strchr(a->value, '{') != NULL))
+            check_file_ref(L, a, name, ref.name);
         secretref_cleanup(&ref);
     } else if (k != NULL && !(optional && v[0] == '\0') &&
                schema_check_value(k, v, err, sizeof(err)) != 0) {

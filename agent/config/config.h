@@ -246,6 +246,7 @@ struct config_input {
     const struct config_overlay *overlays; /* user-data overlays, in order */
     size_t n_overlays;
     const struct config_facts *facts; /* NULL: placeholders are checked for syntax only */
+    int check_files; /* check-config: a file: reference that cannot be read is an error */
 };
 
 /* The errors of one load, each "FILE:LINE: message" (or "--set: message", "env NAME: ..."). */

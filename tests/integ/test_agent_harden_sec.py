@@ -242,5 +242,28 @@ class TagIsNeverAReferenceTest(tl.TwinTestCase):
             self.assertNotIn("SECRET-4242", r.stderr + r.stdout)
 
 
+class PemPathTest(tl.TwinTestCase):
+    """Issue 9 item 14: tls.certificate = /etc/ssl/wcs/cert.pem is a file
+    reference; check-config reports one that cannot be read."""
+
+    need_agent = True
+
+    def test_check_config_reports_an_unreadable_pem_path(self):
+        missing = os.path.join(self.tmp, "no-such", "cert.pem")
+        self.write_config("[imds]\ntimeout_ms = 500\nattempts = 2\n[tls]\ncertificate = %s\n" % missing)
+        r = self.run_agent("check-config")
+        self.assertEqual(r.rc, 78, r.stderr)
+        self.assertIn(
+            "agent.ini:5: tls.certificate: %s cannot be read: No such file or directory" % missing, r.stderr
+        )
+        cert = os.path.join(self.tmp, "cert.pem")
+        with open(cert, "w", encoding="ascii") as f:
+            f.write("-----BEGIN CERTIFICATE-----\n")
+        self.write_config("[imds]\ntimeout_ms = 500\nattempts = 2\n[tls]\ncertificate = %s\n" % cert)
+        r = self.run_agent("check-config")
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertIn("file:" + cert, r.stdout)
+
+
 if __name__ == "__main__":
     unittest.main()

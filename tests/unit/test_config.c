@@ -889,6 +889,47 @@ test_tag_value_is_never_a_reference(void **state)
     config_free(cfg);
 }
 
+/* Issue 9 item 14: an absolute path where PEM is expected is a file: reference. */
+static void
+test_pem_path_is_a_file_reference(void **state)
+{
+    struct config_input in;
+    struct agent_config *cfg;
+    char dir[] = "/tmp/test_config_pem.XXXXXX", path[64], text[256];
+
+    (void)state;
+    clear_env();
+    memset(&in, 0, sizeof(in));
+    cfg = load_ok("[tls]\ncertificate = /etc/ssl/wcs/cert.pem\nprivate_key = /etc/ssl/wcs/key.pem\n"
+                  "chain = file:/etc/ssl/wcs/chain.pem\n",
+                  &in);
+    assert_string_equal(cfg->tls.certificate, "file:/etc/ssl/wcs/cert.pem");
+    assert_string_equal(cfg->tls.private_key, "file:/etc/ssl/wcs/key.pem");
+    assert_int_equal(config_is_reference(cfg, "tls.certificate"), 1);
+    assert_int_equal(config_is_reference(cfg, "tls.private_key"), 1);
+    config_free(cfg);
+    /* Other keys keep a path as it is. */
+    cfg = load_ok("[tls]\nkeystore = /etc/ssl/wcs/wss.jks\n", &in);
+    assert_string_equal(cfg->tls.keystore, "/etc/ssl/wcs/wss.jks");
+    config_free(cfg);
+
+    /* check-config: one that cannot be read is reported at its line; a readable one passes. */
+    in.check_files = 1;
+    load_err1("[tls]\ncertificate = /nonexistent/wcs/cert.pem\n", &in,
+              "cfg:2: tls.certificate: /nonexistent/wcs/cert.pem cannot be read: No such file or "
+              "directory");
+    assert_non_null(mkdtemp(dir));
+    load_err1("[tls]\nprivate_key = file:/tmp\n", &in,
+              "cfg:2: tls.private_key: /tmp cannot be read: not a regular file");
+    snprintf(path, sizeof(path), "%s/cert.pem", dir);
+    write_file(path, "-----BEGIN CERTIFICATE-----\n", 0600);
+    snprintf(text, sizeof(text), "[tls]\ncertificate = %s\n", path);
+    cfg = load_ok(text, &in);
+    config_free(cfg);
+    unlink(path);
+    rmdir(dir);
+}
+
 static void
 test_placeholders(void **state)
 {
@@ -1123,6 +1164,7 @@ main(void)
         cmocka_unit_test(test_list_layers),
         cmocka_unit_test(test_set_errors),
         cmocka_unit_test(test_tag_value_is_never_a_reference),
+        cmocka_unit_test(test_pem_path_is_a_file_reference),
         cmocka_unit_test(test_placeholders),
         cmocka_unit_test(test_dump_masks_secrets),
         cmocka_unit_test(test_user_data_rules),
