@@ -38,7 +38,8 @@ struct imds_client {
     char *token;                     /* secret; NULL when none */
     int64_t token_refresh_ms;        /* monotonic time to fetch a new token */
     unsigned puts, gets;
-    uint64_t rng; /* xorshift64 state for the backoff jitter */
+    uint64_t rng;     /* xorshift64 state for the backoff jitter */
+    int quiet_toobig; /* the caller reports a reply over its cap itself */
 };
 
 /* A validator for one fact: 1 when s is well formed. */
@@ -286,7 +287,8 @@ diagnose(struct imds_client *c, int is_put, const char *what, const struct http_
         log_errx("imds: cannot resolve the host of %s", ep);
         return AGENT_ERR_NET;
     case HTTP_FAIL_TOOBIG:
-        log_errx("imds: %s: the reply is over the size cap", what);
+        if (!c->quiet_toobig)
+            log_errx("imds: %s: the reply is over the size cap", what);
         return AGENT_ERR_TOOBIG;
     default:
         log_errx("imds: %s: %s", what, resp->error[0] != '\0' ? resp->error : agent_rc_str(rc));
@@ -457,7 +459,9 @@ imds_get(struct imds_client *c, const char *path, struct buf *out)
         log_errx("imds: bad metadata path \"%.80s\"", path);
         return AGENT_ERR_INVAL;
     }
-    cap = strcmp(path, USER_DATA_PATH) == 0 ? IMDS_MAX_USER_DATA : IMDS_MAX_RESPONSE;
+    cap = IMDS_MAX_RESPONSE;
+    if (strcmp(path, USER_DATA_PATH) == 0)
+        cap = out->max > IMDS_USER_DATA_FETCH_MAX ? IMDS_USER_DATA_FETCH_MAX : out->max;
     buf_init(&url, URL_MAX);
     buf_init_secret(&hdr, TOKEN_MAX + 64);
     http_response_init(&resp, cap);
@@ -501,7 +505,7 @@ imds_get(struct imds_client *c, const char *path, struct buf *out)
     switch (resp.status) {
     case 200:
         rc = buf_append(out, resp.body.data != NULL ? resp.body.data : "", resp.body.len);
-        if (rc == AGENT_ERR_TOOBIG)
+        if (rc == AGENT_ERR_TOOBIG && !c->quiet_toobig)
             log_errx("imds: %s from %s: the value is over %zu bytes", path, c->endpoint, out->max);
         break;
     case 403:
@@ -622,7 +626,58 @@ valid_tag_key(const char *k)
            str_is_graphic(k, strlen(k)) && strlen(k) <= 128;
 }
 
-/* tags/instance: one key per line, then tags/instance/<key> each. */
+/* Remembers the key of a tag that cannot be used, control bytes shown as '?'. */
+static enum agent_rc
+add_bad_tag(struct imds_facts *f, const char *key)
+{
+    char **nb, *k;
+    size_t i;
+
+    if (f->n_bad_tags == MAX_TAGS)
+        return AGENT_OK;
+    k = str_ndup(key, strnlen(key, 128));
+    if (k == NULL)
+        return AGENT_ERR_NOMEM;
+    for (i = 0; k[i] != '\0'; i++) {
+        if ((unsigned char)k[i] < 0x20 || k[i] == 0x7f)
+            k[i] = '?';
+    }
+    nb = realloc(f->bad_tags, (f->n_bad_tags + 1) * sizeof(*nb));
+    if (nb == NULL) {
+        free(k);
+        return AGENT_ERR_NOMEM;
+    }
+    f->bad_tags = nb;
+    f->bad_tags[f->n_bad_tags++] = k;
+    return AGENT_OK;
+}
+
+/* Names the skipped tags once, at -v. */
+static void
+log_bad_tags(const struct imds_facts *f)
+{
+    struct buf b;
+    size_t i;
+
+    if (f->n_bad_tags == 0 || !log_enabled(LOG_LVL_DEBUG))
+        return;
+    buf_init(&b, 4096);
+    for (i = 0; i < f->n_bad_tags; i++) {
+        if (buf_printf(&b, "%s\"%s\"", i > 0 ? ", " : "", f->bad_tags[i]) != AGENT_OK)
+            break;
+    }
+    log_debug("imds: tags/instance: skipped %zu tag%s that cannot be used (a control character "
+              "or '/' in the key, or a control character in the value): %s",
+              f->n_bad_tags, f->n_bad_tags == 1 ? "" : "s", buf_cstr(&b));
+    buf_cleanup(&b);
+}
+
+/*
+ * tags/instance: one key per line, then tags/instance/<key> each.  A tag
+ * whose key cannot be put in a path, or whose value holds a control
+ * character, is skipped and remembered in f->bad_tags: an unrelated tag
+ * must not stop discovery; a config that uses it fails at the placeholder.
+ */
 static enum agent_rc
 get_tags(struct imds_client *c, struct imds_facts *f)
 {
@@ -652,9 +707,10 @@ get_tags(struct imds_client *c, struct imds_facts *f)
         if (line[0] == '\0')
             continue;
         if (!valid_tag_key(line)) {
-            log_errx("imds: tags/instance: bad tag key \"%.64s\"", line);
-            rc = AGENT_ERR_PARSE;
-            goto out;
+            rc = add_bad_tag(f, line);
+            if (rc != AGENT_OK)
+                goto out;
+            continue;
         }
         if (n == MAX_TAGS) {
             log_errx("imds: tags/instance: more than %d tags", MAX_TAGS);
@@ -675,9 +731,10 @@ get_tags(struct imds_client *c, struct imds_facts *f)
         if (rc != AGENT_OK)
             goto out;
         if (has_control(buf_cstr(&val), val.len) || strlen(buf_cstr(&val)) != val.len) {
-            log_errx("imds: %s: the value holds control characters", path.data);
-            rc = AGENT_ERR_PARSE;
-            goto out;
+            rc = add_bad_tag(f, line);
+            if (rc != AGENT_OK)
+                goto out;
+            continue;
         }
         nt = realloc(tags, (n + 1) * sizeof(*tags));
         if (nt == NULL) {
@@ -697,6 +754,7 @@ get_tags(struct imds_client *c, struct imds_facts *f)
     f->n_tags = n;
     tags = NULL;
     n = 0;
+    log_bad_tags(f);
 out:
     free_tags(tags, n);
     buf_cleanup(&list);
@@ -777,6 +835,8 @@ out:
 void
 imds_facts_cleanup(struct imds_facts *f)
 {
+    size_t i;
+
     if (f == NULL)
         return;
     free(f->instance_id);
@@ -792,6 +852,9 @@ imds_facts_cleanup(struct imds_facts *f)
     free(f->lifecycle_state);
     free(f->role);
     free_tags(f->tags, f->n_tags);
+    for (i = 0; i < f->n_bad_tags; i++)
+        free(f->bad_tags[i]);
+    free(f->bad_tags);
     buf_cleanup(&f->user_data);
     memset(f, 0, sizeof(*f));
 }
@@ -876,7 +939,7 @@ imds_discover_lean(struct imds_client *c, int lean, struct imds_facts *f)
     size_t i;
 
     memset(&t, 0, sizeof(t));
-    buf_init_secret(&t.user_data, IMDS_MAX_USER_DATA);
+    buf_init_secret(&t.user_data, IMDS_USER_DATA_FETCH_MAX);
     buf_init(&doc, IMDS_MAX_RESPONSE);
     if (lean) {
         /* The identity document first: it holds most facts (one request instead of six). */
@@ -924,7 +987,21 @@ imds_discover_lean(struct imds_client *c, int lean, struct imds_facts *f)
         if (rc != AGENT_OK)
             goto out;
     }
+    /*
+     * User data over the limit is not a failure of discovery: the facts
+     * stand, and the caller reports the size (one message, a config error).
+     */
+    c->quiet_toobig = 1;
     rc = imds_get(c, USER_DATA_PATH, &t.user_data);
+    c->quiet_toobig = 0;
+    if (rc == AGENT_OK && t.user_data.len > IMDS_MAX_USER_DATA)
+        t.user_data_over = t.user_data.len;
+    else if (rc == AGENT_ERR_TOOBIG)
+        t.user_data_over = IMDS_USER_DATA_FETCH_MAX + 1;
+    if (t.user_data_over > 0) {
+        buf_cleanup(&t.user_data);
+        rc = AGENT_OK;
+    }
     if (rc == AGENT_OK) {
         t.has_user_data = 1;
     } else if (rc == AGENT_ERR_ABSENT) {

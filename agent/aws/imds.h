@@ -22,10 +22,11 @@
 #include "core/clock.h"
 #include "core/rc.h"
 
-#define IMDS_DEFAULT_ENDPOINT "http://169.254.169.254"
-#define IMDS_TOKEN_TTL_S      21600
-#define IMDS_MAX_RESPONSE     (64 * 1024)
-#define IMDS_MAX_USER_DATA    (64 * 1024)
+#define IMDS_DEFAULT_ENDPOINT    "http://169.254.169.254"
+#define IMDS_TOKEN_TTL_S         21600
+#define IMDS_MAX_RESPONSE        (64 * 1024)
+#define IMDS_MAX_USER_DATA       (256 * 1024)  /* the agent's limit on user data (issue 9.12) */
+#define IMDS_USER_DATA_FETCH_MAX (1024 * 1024) /* fetched to tell how far over the limit */
 
 struct imds_opts {
     const char *endpoint; /* base URL; NULL: AWS_EC2_METADATA_SERVICE_ENDPOINT or the default */
@@ -91,8 +92,13 @@ struct imds_facts {
     int tags_enabled;       /* 0: instance metadata tags are off */
     struct imds_tag *tags;
     size_t n_tags;
+    char **bad_tags; /* keys of tags skipped as unusable (control bytes; '?' for them) */
+    size_t n_bad_tags;
     struct buf user_data; /* raw bytes as served; len 0 when none */
     int has_user_data;
+    size_t user_data_over; /* user data over IMDS_MAX_USER_DATA: its size (then has_user_data
+                              is 1 and user_data empty); IMDS_USER_DATA_FETCH_MAX + 1 when
+                              larger than what is fetched; 0 otherwise */
 };
 
 /*

@@ -17,6 +17,7 @@ static enum agent_rc
 check_config(const struct run_env *env)
 {
     struct agent_config *base = NULL, *full = NULL;
+    struct run_env checked = *env;
     struct discovery d;
     struct deadline dl;
     struct buf out;
@@ -24,6 +25,9 @@ check_config(const struct run_env *env)
 
     memset(&d, 0, sizeof(d));
     buf_init(&out, 1024 * 1024);
+    /* A file: reference (tls.certificate = /etc/ssl/wcs/cert.pem) must name a readable file. */
+    checked.in.check_files = 1;
+    env = &checked;
     rc = discover_load_config(env, NULL, &base);
     if (rc != AGENT_OK)
         goto done;

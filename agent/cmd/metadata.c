@@ -116,6 +116,7 @@ metadata(const struct run_env *env, int json, const char *path)
     struct discovery d;
     struct deadline dl;
     enum agent_rc rc;
+    int apply;
 
     memset(&d, 0, sizeof(d));
     rc = discover_load_config(env, NULL, &cfg);
@@ -140,7 +141,13 @@ metadata(const struct run_env *env, int json, const char *path)
         buf_cleanup(&value);
         goto out;
     }
-    /* The facts as IMDS reports them; user data is classified, never printed. */
+    /*
+     * The facts as IMDS reports them; user data is classified, never
+     * printed.  User data the agent cannot use does not hide the facts: they
+     * are printed, then the reason, and the status is a config error.
+     */
+    apply = cfg->agent.user_data == CONFIG_USER_DATA_APPLY;
+    cfg->agent.user_data = CONFIG_USER_DATA_IGNORE;
     rc = discover_facts_all(cfg, &dl, &d);
     if (rc != AGENT_OK)
         goto out;
@@ -148,6 +155,11 @@ metadata(const struct run_env *env, int json, const char *path)
         rc = print_json(&d);
     else
         print_text(&d);
+    if (rc == AGENT_OK && apply && d.user_data_error[0] != '\0') {
+        fflush(stdout);
+        log_errx("%s", d.user_data_error);
+        rc = AGENT_ERR_CONFIG;
+    }
 out:
     fflush(stdout);
     discovery_cleanup(&d);

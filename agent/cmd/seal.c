@@ -6,11 +6,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "config/placeholders.h"
 #include "core/log.h"
+#include "core/safepath.h"
 #include "core/str.h"
 #include "node/discover.h"
 #include "node/state.h"
@@ -81,6 +84,84 @@ seal_one(int dfd, const char *dir, const char *name, int *n_removed)
     return rc;
 }
 
+/*
+ * Removes the file at path (a file the agent rendered or backed up) when
+ * present, saying what it was.  A path that someone other than root could
+ * have redirected is left alone (core/safepath) and reported.
+ */
+static static enum agent_rc
+seal_file(const char *path, const char *what, int *n_removed)
+{
+    char why[512], *real = NULL;
+    enum agent_rc rc;
+
+    rc = safepath_resolve(path, &real, why, sizeof(why));
+    if (rc == AGENT_ERR_ABSENT)
+        return AGENT_OK;
+    if (rc != AGENT_OK) {
+        log_errx("seal: %s: not removed: %s", path, why);
+        return rc;
+    }
+    if (unlink(real) != 0) {
+        log_err("seal: remove %s", real);
+        free(real);
+        return AGENT_ERR_IO;
+    }
+    printf("removed %s (%s)\n", real, what);
+    (*n_removed)++;
+    free(real);
+    return AGENT_OK;
+}
+
+/* cfg's value with {wcs_home} and {service} expanded into out (other placeholders: an error). */
+static static enum agent_rc
+expand_home(const struct agent_config *cfg, const char *value, char *out, size_t cap)
+{
+    struct config_facts none;
+    struct buf b;
+    char err[256];
+    enum agent_rc rc;
+
+    memset(&none, 0, sizeof(none));
+    buf_init(&b, cap - 1);
+    rc = placeholders_expand(value, &none, cfg->wcs.home, cfg->wcs.service, &b, err, sizeof(err));
+    if (rc == AGENT_OK)
+        rc = str_copy(out, cap, buf_cstr(&b));
+    else
+        log_errx("seal: %s: %s", value, err);
+    buf_cleanup(&b);
+    return rc;
+}
+
+/*
+ * What the agent wrote into the WCS tree that an image must not carry: the
+ * keystore it built from the tls.* secrets (the next run builds it again),
+ * and the .bak copies configure left beside the files it edited.
+ */
+static static enum agent_rc
+seal_wcs_files(const struct agent_config *cfg, int *n_removed)
+{
+    static const char *const baks[] = {"conf/flashphoner.properties.bak",
+                                       "conf/wcs-core.properties.bak"};
+    char path[4096];
+    enum agent_rc rc = AGENT_OK, rc2;
+    size_t i;
+
+    for (i = 0; i < sizeof(baks) / sizeof(baks[0]); i++) {
+        if (snprintf(path, sizeof(path), "%s/%s", cfg->wcs.home, baks[i]) >= (int)sizeof(path))
+            continue;
+        rc2 = seal_file(path, "a backup written by configure", n_removed);
+        rc = rc != AGENT_OK ? rc : rc2;
+    }
+    if (cfg->tls.certificate != NULL || cfg->tls.private_key != NULL) {
+        rc2 = expand_home(cfg, cfg->tls.keystore, path, sizeof(path));
+        if (rc2 == AGENT_OK)
+            rc2 = seal_file(path, "the keystore built from the tls.* secrets", n_removed);
+        rc = rc != AGENT_OK ? rc : rc2;
+    }
+    return rc;
+}
+
 static enum agent_rc
 seal_command(const struct run_env *env)
 {
@@ -96,17 +177,23 @@ seal_command(const struct run_env *env)
     if (rc != AGENT_OK)
         return rc;
     rc = str_copy(dir, sizeof(dir), env->state_dir != NULL ? env->state_dir : cfg->agent.state_dir);
-    config_free(cfg);
-    if (rc != AGENT_OK)
+    if (rc != AGENT_OK) {
+        config_free(cfg);
         return rc;
+    }
     dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dfd == -1) {
-        if (errno == ENOENT) {
-            printf("nothing to remove (%s does not exist)\n", dir);
-            return AGENT_OK;
+        if (errno != ENOENT) {
+            log_err("seal: open %s", dir);
+            config_free(cfg);
+            return AGENT_ERR_IO;
         }
-        log_err("seal: open %s", dir);
-        return AGENT_ERR_IO;
+        rc = seal_wcs_files(cfg, &n_removed);
+        if (rc == AGENT_OK && n_removed == 0)
+            printf("nothing to remove (%s does not exist)\n", dir);
+        fflush(stdout);
+        config_free(cfg);
+        return rc;
     }
     /* Holding the lock keeps a run from starting while its files go away. */
     had_lock = fstatat(dfd, STATE_LOCK, &sb, AT_SYMLINK_NOFOLLOW) == 0;
@@ -117,6 +204,8 @@ seal_command(const struct run_env *env)
     rc2 = seal_one(dfd, dir, STATE_FILE ".previous", &n_removed);
     rc = rc != AGENT_OK ? rc : rc2;
     rc2 = seal_one(dfd, dir, "download", &n_removed);
+    rc = rc != AGENT_OK ? rc : rc2;
+    rc2 = seal_wcs_files(cfg, &n_removed);
     rc = rc != AGENT_OK ? rc : rc2;
     /* Temporary files of interrupted atomic writes: ".<name>.XXXXXX". */
     d = opendir(dir);
@@ -139,6 +228,7 @@ seal_command(const struct run_env *env)
         printf("nothing to remove in %s\n", dir);
 out:
     fflush(stdout);
+    config_free(cfg);
     if (lock_fd != -1)
         close(lock_fd);
     close(dfd);

@@ -11,8 +11,12 @@
 /*
  * Removes, under the run lock, <state_dir>/state.json, state.json.previous,
  * temporary files left by interrupted atomic writes, and the download cache
- * <state_dir>/download/, then the lock file itself.  Prints one line per
- * removed path to stdout ("removed PATH"), or "nothing to remove".
+ * <state_dir>/download/, the .bak copies configure wrote beside
+ * flashphoner.properties and wcs-core.properties, the keystore built from
+ * the tls.* secrets (when tls.certificate or tls.private_key is set), then
+ * the lock file itself.  Prints one line per removed path to stdout
+ * ("removed PATH", for a WCS file "removed PATH (what it was)"), or
+ * "nothing to remove".
  * Idempotent.  Returns the exit status: 0, that of AGENT_ERR_BUSY when a
  * run holds the lock, 64 for any argument.
  */

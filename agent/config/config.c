@@ -64,8 +64,13 @@ key_name(int key, const struct assign *a, char *out, size_t cap)
 
 /* Sample facts: without IMDS, values are validated as if expanded with these. */
 static const struct config_facts sample_facts = {
-    "i-0123456789abcdef0", "us-east-1", "us-east-1a", "c5.large", "10.0.0.10",
-    "203.0.113.10",        0,           NULL,         NULL,       0};
+    .instance_id = "i-0123456789abcdef0",
+    .region = "us-east-1",
+    .az = "us-east-1a",
+    .instance_type = "c5.large",
+    .local_ipv4 = "10.0.0.10",
+    .public_ipv4 = "203.0.113.10",
+};
 
 /*
  * A per-target template (fleet.stats_url): only {private_ip} and
@@ -117,6 +122,28 @@ validate_template(struct loader *L, struct assign *a, const struct key_def *k, c
 }
 
 /*
+ * check-config: a file: reference names a file the agent can read (checked
+ * with stat and access, never opened: check-config reads no secret).
+ */
+static void
+check_file_ref(struct loader *L, struct assign *a, const char *name, const char *path)
+{
+    struct stat st;
+    const char *why = NULL;
+
+    if (stat(path, &st) != 0)
+        why = strerror(errno);
+    else if (!S_ISREG(st.st_mode))
+        why = "not a regular file";
+    else if (access(path, R_OK) != 0)
+        why = strerror(errno);
+    if (why == NULL)
+        return;
+    layers_diag_at(L, a->layer, a->origin, a->line, "%s: %s cannot be read: %s", name, path, why);
+    a->bad = 1;
+}
+
+/*
  * Expands (with facts) and validates one assignment.  Secret literals are
  * neither expanded nor quoted.  Without facts the stored value stays as
  * written and the check runs on a sample expansion, unless a {tag:KEY} makes
@@ -136,6 +163,25 @@ validate(struct loader *L, struct assign *a, const char *home, const char *servi
     char *expanded;
 
     key_name(a->key, a, name, sizeof(name));
+    /* An absolute path where PEM is expected names the file that holds it (issue 9 item 14). */
+    if (k != NULL && (k->flags & KF_PEM) != 0 && a->value[0] == '/') {
+        char *fileref = malloc(strlen(a->value) + 6);
+
+        if (fileref == NULL) {
+            L->fatal = AGENT_ERR_NOMEM;
+            return;
+        }
+        memcpy(fileref, "file:", 5);
+        memcpy(fileref + 5, a->value, strlen(a->value) + 1);
+        str_free_secret(a->value);
+        a->value = fileref;
+    }
+    /*
+     * Only text the operator wrote can be a reference: the prefix must be in
+     * the value as written.  What a placeholder produces ({tag:KEY} set by
+     * anyone allowed ec2:CreateTags) is always a literal (issue 9 item 1).
+     */
+    a->is_ref = k != NULL && (k->flags & KF_REF) != 0 && secretref_is_reference(a->value);
     /* One wrong wcs.home must not make every value that uses it an error too. */
     if ((L->home_bad && strstr(a->value, "{wcs_home}") != NULL) ||
         (L->service_bad && strstr(a->value, "{service}") != NULL))
@@ -192,13 +238,17 @@ validate(struct loader *L, struct assign *a, const char *home, const char *servi
         a->bad = 1;
         goto done;
     }
-    if (k != NULL && (k->flags & KF_REF) != 0 && secretref_is_reference(v)) {
+    if (a->is_ref) {
         if (secretref_parse(v, &ref, rerr, sizeof(rerr)) != AGENT_OK) {
             layers_diag_at(L, a->layer, a->origin, a->line, "%s: bad secret reference: %s", name,
                            rerr);
             a->bad = 1;
             goto done;
         }
+        /* Once: without facts when the path has no placeholder, else with them. */
+        if (ref.kind == SECRETREF_FILE && L->in->check_files &&
+            L->have_facts == (strchr(a->value, '{') != NULL))
+            check_file_ref(L, a, name, ref.name);
         secretref_cleanup(&ref);
     } else if (k != NULL && !(optional && v[0] == '\0') &&
                schema_check_value(k, v, err, sizeof(err)) != 0) {
@@ -485,6 +535,12 @@ build(struct loader *L, struct agent_config *cfg)
             if (w < 0)
                 continue;
             rc = set_field(cfg, kd, L->a[w].no_fact ? "" : L->a[w].value);
+            if (rc == AGENT_OK && L->a[w].is_ref && !L->a[w].no_fact) {
+                char name[128];
+
+                key_name(k, &L->a[w], name, sizeof(name));
+                rc = list_add(&cfg->references, name);
+            }
             if (rc != AGENT_OK)
                 return rc;
         }
@@ -668,6 +724,19 @@ config_free(struct agent_config *cfg)
     }
     free(cfg->properties.items);
     list_free(&cfg->literal_secrets_from_user_data, 0);
+    list_free(&cfg->references, 0);
     str_wipe(cfg, sizeof(*cfg));
     free(cfg);
+}
+
+int
+config_is_reference(const struct agent_config *cfg, const char *name)
+{
+    size_t i;
+
+    for (i = 0; cfg != NULL && name != NULL && i < cfg->references.n; i++) {
+        if (strcmp(cfg->references.items[i], name) == 0)
+            return 1;
+    }
+    return 0;
 }

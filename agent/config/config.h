@@ -207,6 +207,12 @@ struct agent_config {
 
     /* Keys (section.key) whose value came from user data as a literal secret. */
     struct config_list literal_secrets_from_user_data;
+
+    /*
+     * Keys (section.key) whose effective value is a secret reference as the
+     * operator wrote it in a config layer; see config_is_reference().
+     */
+    struct config_list references;
 };
 
 /* A user-data overlay: INI text and the name used in errors ("user-data", "user-data part 2"). */
@@ -228,6 +234,8 @@ struct config_facts {
     const char *const *tag_keys; /* n_tags keys and values */
     const char *const *tag_values;
     size_t n_tags;
+    const char *const *bad_tag_keys; /* tags skipped as unusable (control characters) */
+    size_t n_bad_tags;
 };
 
 struct config_input {
@@ -238,6 +246,7 @@ struct config_input {
     const struct config_overlay *overlays; /* user-data overlays, in order */
     size_t n_overlays;
     const struct config_facts *facts; /* NULL: placeholders are checked for syntax only */
+    int check_files; /* check-config: a file: reference that cannot be read is an error */
 };
 
 /* The errors of one load, each "FILE:LINE: message" (or "--set: message", "env NAME: ..."). */
@@ -265,6 +274,14 @@ enum agent_rc config_load_string(const char *name, const char *text, size_t len,
 
 /* Frees cfg, wiping every secret value first; accepts NULL. */
 void config_free(struct agent_config *cfg);
+
+/*
+ * 1 when the effective value of name ("licence.key", "cdn.point_of_entry",
+ * any key that may hold a secret reference) is a reference that the
+ * operator wrote; 0 when it is a literal, including a value that looks like
+ * a reference because a placeholder ({tag:KEY}) produced it.
+ */
+int config_is_reference(const struct agent_config *cfg, const char *name);
 
 void config_diag_cleanup(struct config_diag *diag);
 

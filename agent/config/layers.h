@@ -44,6 +44,7 @@ struct assign {
     int from_user_data;
     int bad;     /* reported by validation */
     int no_fact; /* a default whose fact is missing: dropped, reported only where needed */
+    int is_ref;  /* a KF_REF key whose value, as written, is a secret reference */
 };
 
 struct diag_entry {

@@ -96,6 +96,20 @@ tag_value(const struct config_facts *f, const char *key, size_t n)
     return NULL;
 }
 
+/* 1 when key[0..n) names a tag that discovery skipped as unusable. */
+static int
+tag_is_bad(const struct config_facts *f, const char *key, size_t n)
+{
+    size_t i;
+
+    for (i = 0; f->bad_tag_keys != NULL && i < f->n_bad_tags; i++) {
+        const char *k = f->bad_tag_keys[i];
+        if (k != NULL && strlen(k) == n && memcmp(k, key, n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 int
 placeholders_has_tag(const char *s)
 {
@@ -142,6 +156,13 @@ placeholders_expand(const char *in, const struct config_facts *facts, const char
                 return AGENT_ERR_ABSENT;
             } else {
                 value = tag_value(facts, name + 4, n - 4);
+                if (value == NULL && tag_is_bad(facts, name + 4, n - 4)) {
+                    snprintf(err, errcap,
+                             "%.*s: the tag's value holds a control character (a line break?); "
+                             "fix the tag",
+                             q, open);
+                    return AGENT_ERR_INVAL;
+                }
                 if (value == NULL) {
                     snprintf(err, errcap, "%.*s: tag not found", q, open);
                     return AGENT_ERR_ABSENT;

@@ -31,9 +31,10 @@
  * AGENT_ERR_INVAL (unknown placeholder), AGENT_ERR_ABSENT (the fact is
  * missing: "{tag:Origin}: tag not found", "{public_ipv4}: this instance has
  * no public IPv4 address", "{tag:X}: instance metadata tags are not
- * enabled"), each with a one-line reason in err[errcap] that starts with the
- * placeholder; AGENT_ERR_TOOBIG past out->max; AGENT_ERR_NOMEM.  On failure
- * out may hold a partial result: reset it.
+ * enabled"), AGENT_ERR_INVAL also for a {tag:KEY} whose tag discovery skipped
+ * (facts->bad_tag_keys: a control character in its value), each with a one-line reason in
+ * err[errcap] that starts with the placeholder; AGENT_ERR_TOOBIG past out->max; AGENT_ERR_NOMEM. On
+ * failure out may hold a partial result: reset it.
  */
 enum agent_rc placeholders_expand(const char *in, const struct config_facts *facts,
                                   const char *wcs_home, const char *service, struct buf *out,

@@ -239,8 +239,20 @@ check_host(const char *v, char *err, size_t errcap)
 {
     size_t n = strlen(v);
 
+    const char *colon = strchr(v, ':'), *p;
+
     if (n == 0 || n > 253 || !all_chars(v, ".-:[]_"))
         return fail(err, errcap, "\"%.60s\" is not a host name or IP address", v);
+    /*
+     * A ':' belongs to an IPv6 address (bare or in brackets) or comes before
+     * a port; "env:NAME" (a reference taken as the literal it is) is none.
+     */
+    if (colon != NULL && v[0] != '[' && strspn(v, "0123456789abcdefABCDEF:.") != n) {
+        for (p = colon + 1; *p >= '0' && *p <= '9'; p++)
+            ;
+        if (p == colon + 1 || *p != '\0' || strchr(colon + 1, ':') != NULL)
+            return fail(err, errcap, "\"%.60s\" is not a host name or IP address", v);
+    }
     return 0;
 }
 

@@ -49,6 +49,7 @@ enum check {
 #define KF_SECRET   0x1u
 #define KF_REF      0x2u
 #define KF_TEMPLATE 0x4u
+#define KF_PEM      0x8u /* a PEM value: an absolute path in it is a file: reference */
 
 enum key_id {
 #define CONFIG_KEY(id, s, k, field, kind, def, check, min, max, flags) id,

@@ -135,8 +135,9 @@ gunzip(const unsigned char *data, size_t len, struct buf *out, char *err, size_t
         if (sizeof(chunk) - zs.avail_out > 0) {
             rc = buf_append(out, chunk, sizeof(chunk) - zs.avail_out);
             if (rc == AGENT_ERR_TOOBIG) {
-                snprintf(err, errcap, "gzip: decompresses to more than %u bytes",
-                         (unsigned)out->max);
+                snprintf(err, errcap,
+                         "gzip: decompresses to more than %u bytes, over the %u KiB limit",
+                         (unsigned)out->max, (unsigned)out->max / 1024);
                 goto out;
             }
             if (rc != AGENT_OK)

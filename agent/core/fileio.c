@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/safepath.h"
 #include "core/str.h"
 
 /* Read chunk; wiped after use because the file may be a secret. */
@@ -83,16 +84,51 @@ fileio_read(const char *path, struct buf *out)
     return rc;
 }
 
+enum agent_rc
+fileio_read_regular(const char *path, struct buf *out)
+{
+    struct stat st;
+    enum agent_rc rc;
+    int fd;
+
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd == -1) {
+        if (errno == ENOENT)
+            return AGENT_ERR_ABSENT;
+        if (errno == ELOOP) {
+            log_errx("%s: is a symbolic link; refusing to read it", path);
+            return AGENT_ERR_INVAL;
+        }
+        log_err("%s: open", path);
+        return AGENT_ERR_IO;
+    }
+    if (fstat(fd, &st) == -1) {
+        log_err("%s: fstat", path);
+        close(fd);
+        return AGENT_ERR_IO;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        log_errx("%s: not a regular file; refusing to read it", path);
+        close(fd);
+        return AGENT_ERR_INVAL;
+    }
+    rc = read_fd(fd, path, out, 0);
+    close(fd);
+    return rc;
+}
+
 /*
  * The checks run on the open descriptor (OpenSMTPD's secure_file()), so the
  * file checked is the file read; O_NOFOLLOW refuses a symbolic link and
- * O_NONBLOCK keeps a FIFO from blocking the open.
+ * O_NONBLOCK keeps a FIFO from blocking the open.  The folders above it are
+ * walked by safepath, and the file it reached must be the one opened.
  */
 enum agent_rc
 fileio_read_private(const char *path, struct buf *out)
 {
-    struct stat st;
+    struct stat st, rst;
     enum agent_rc rc;
+    char why[512], *real = NULL;
     int fd;
 
     fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
@@ -121,6 +157,23 @@ fileio_read_private(const char *path, struct buf *out)
                  (unsigned)(st.st_mode & 07777));
         close(fd);
         return AGENT_ERR_INVAL;
+    }
+    if (st.st_uid != 0 && st.st_uid != geteuid()) {
+        log_errx("%s: owned by user %u, not root; refusing to read it", path, (unsigned)st.st_uid);
+        close(fd);
+        return AGENT_ERR_INVAL;
+    }
+    rc = safepath_resolve(path, &real, why, sizeof(why));
+    if (rc == AGENT_OK &&
+        (lstat(real, &rst) == -1 || rst.st_dev != st.st_dev || rst.st_ino != st.st_ino)) {
+        snprintf(why, sizeof(why), "%s changed while it was checked", path);
+        rc = AGENT_ERR_INVAL;
+    }
+    free(real);
+    if (rc != AGENT_OK) {
+        log_errx("%s: refusing to read it: %s", path, why);
+        close(fd);
+        return rc == AGENT_ERR_NOMEM ? rc : AGENT_ERR_INVAL;
     }
     rc = read_fd(fd, path, out, 0);
     close(fd);

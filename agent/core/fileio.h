@@ -44,9 +44,19 @@ enum agent_rc fileio_write_atomic_owner(const char *path, const void *data, size
 int fileio_same_content(const char *path, const void *data, size_t len);
 
 /*
+ * As fileio_read, but a symbolic link or anything other than a regular file
+ * at path is refused (AGENT_ERR_INVAL, logged with the path); for a file
+ * whose path safepath_resolve() has just checked.
+ */
+enum agent_rc fileio_read_regular(const char *path, struct buf *out);
+
+/*
  * Opens path read-only and refuses it (AGENT_ERR_INVAL, logged with the
- * path) when it is not a regular file or is group- or world-writable; the
- * check is made on the open descriptor.  Reads it into out.
+ * path) when it is not a regular file, is group- or world-writable, is
+ * owned by a user other than root or the agent, or its path fails
+ * safepath_resolve() (a folder on the way owned by another user, a link in
+ * a folder others may write); the file checks are made on the open
+ * descriptor.  Reads it into out.
  */
 enum agent_rc fileio_read_private(const char *path, struct buf *out);
 

@@ -103,7 +103,11 @@ enum agent_rc run_heartbeat(void *ctx);
 /* Prints a plan line (dry run) to stdout, redacted. */
 void run_plan(const char *step, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Resolves one configured value (a reference or a literal) into out (a secret buffer). */
+/*
+ * Resolves the configured value of key (a reference or a literal) into out (a
+ * secret buffer); only a value config_is_reference() calls a reference is
+ * resolved, anything else is taken as the literal it is.
+ */
 enum agent_rc run_resolve_value(struct run_ctx *ctx, const char *key, const char *value,
                                 struct buf *out, char *err, size_t errcap);
 

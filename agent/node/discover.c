@@ -97,6 +97,8 @@ make_view(struct discovery *d)
     d->cf.tag_keys = d->tag_keys;
     d->cf.tag_values = d->tag_values;
     d->cf.n_tags = n;
+    d->cf.bad_tag_keys = (const char *const *)f->bad_tags;
+    d->cf.n_bad_tags = f->n_bad_tags;
     return AGENT_OK;
 }
 
@@ -212,23 +214,33 @@ discover(const struct agent_config *cfg, const struct deadline *dl, struct disco
     rc = make_view(d);
     if (rc != AGENT_OK)
         goto fail;
-    if (d->facts.has_user_data) {
-        int apply = cfg->agent.user_data == CONFIG_USER_DATA_APPLY;
-
+    if (d->facts.user_data_over > IMDS_USER_DATA_FETCH_MAX) {
+        snprintf(d->user_data_error, sizeof(d->user_data_error),
+                 "user data is more than %d bytes, over the %d KiB limit", IMDS_USER_DATA_FETCH_MAX,
+                 IMDS_MAX_USER_DATA / 1024);
+    } else if (d->facts.user_data_over > 0) {
+        snprintf(d->user_data_error, sizeof(d->user_data_error),
+                 "user data is %zu bytes, over the %d KiB limit", d->facts.user_data_over,
+                 IMDS_MAX_USER_DATA / 1024);
+    } else if (d->facts.has_user_data) {
         rc = userdata_parse(d->facts.user_data.data, d->facts.user_data.len, &d->ud, err,
                             sizeof(err));
-        if (rc != AGENT_OK && apply) {
-            log_errx("user-data: %s", err[0] != '\0' ? err : agent_rc_str(rc));
+        if (rc == AGENT_OK)
+            d->have_user_data = 1;
+        else
+            snprintf(d->user_data_error, sizeof(d->user_data_error), "user-data: %s",
+                     err[0] != '\0' ? err : agent_rc_str(rc));
+    }
+    if (d->user_data_error[0] != '\0') {
+        /* Ignored user data that cannot be used is simply not for the agent. */
+        d->ud.kind = USERDATA_OTHER;
+        if (cfg->agent.user_data == CONFIG_USER_DATA_APPLY) {
+            log_errx("%s", d->user_data_error);
             rc = AGENT_ERR_CONFIG;
             goto fail;
         }
-        if (rc == AGENT_OK) {
-            d->have_user_data = 1;
-            d->apply_user_data = apply;
-        } else {
-            /* Ignored user data that is malformed is simply not for the agent. */
-            d->ud.kind = USERDATA_OTHER;
-        }
+    } else if (d->have_user_data) {
+        d->apply_user_data = cfg->agent.user_data == CONFIG_USER_DATA_APPLY;
     }
     return AGENT_OK;
 fail:

@@ -27,6 +27,7 @@ struct discovery {
     struct config_facts cf; /* a view of facts for placeholders */
     const char **tag_keys;  /* arrays behind cf */
     const char **tag_values;
+    char user_data_error[256]; /* why the user data cannot be used ("" when it can) */
 };
 
 /*

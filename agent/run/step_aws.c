@@ -88,6 +88,9 @@ run_resolve_value(struct run_ctx *ctx, const char *key, const char *value, struc
     char why[256] = "";
 
     memset(&ref, 0, sizeof(ref));
+    /* A literal stays a literal, even when a placeholder made it look like a reference. */
+    if (!config_is_reference(ctx->cfg, key))
+        return buf_puts(out, value);
     rc = secretref_parse(value, &ref, why, sizeof(why));
     if (rc != AGENT_OK) {
         snprintf(err, errcap, "%s: %s", key, why);
@@ -202,7 +205,7 @@ step_secrets(struct run_ctx *ctx, struct state_step *rec)
         s->present[i] = 0;
         if (value == NULL || value[0] == '\0')
             continue;
-        if (secretref_is_reference(value))
+        if (config_is_reference(ctx->cfg, secret_keys[i].name))
             n_refs++;
         rc = run_resolve_value(ctx, secret_keys[i].name, value, &s->value[i], err, sizeof(err));
         if (rc != AGENT_OK) {

@@ -15,6 +15,7 @@
 #include "core/diff.h"
 #include "core/fileio.h"
 #include "core/log.h"
+#include "core/safepath.h"
 #include "core/str.h"
 #include "wcs/props.h"
 
@@ -327,45 +328,36 @@ wcs_render_edits(const struct wcs_render_input *in, struct wcs_edits *out, char 
 
 /* ---- writing ---- */
 
+/*
+ * Refuses a path that someone other than root could redirect (core/safepath:
+ * a link in the group-writable conf/ folder, a component owned by another
+ * user); the links of a trusted path are followed.
+ */
 enum agent_rc
 wcs_configure_resolve(const char *path, char **real, struct stat *st)
 {
-    char *r;
+    char why[512];
+    enum agent_rc rc;
 
-    if (lstat(path, st) == -1) {
-        if (errno == ENOENT) {
-            log_errx("configure: %s: not found (is WCS installed at wcs.home?)", path);
-            return AGENT_ERR_ABSENT;
-        }
-        log_err("configure: %s: lstat", path);
+    rc = safepath_resolve(path, real, why, sizeof(why));
+    if (rc == AGENT_ERR_ABSENT) {
+        log_errx("configure: %s: not found (is WCS installed at wcs.home?): %s", path, why);
+        return rc;
+    }
+    if (rc == AGENT_ERR_INVAL) {
+        log_errx("configure: %s: refused: %s; make it a root-owned file", path, why);
+        return rc;
+    }
+    if (rc != AGENT_OK) {
+        log_errx("configure: %s: %s", path, why[0] != '\0' ? why : agent_rc_str(rc));
+        return rc;
+    }
+    if (stat(*real, st) == -1) {
+        log_err("configure: %s: stat", *real);
+        free(*real);
+        *real = NULL;
         return AGENT_ERR_IO;
     }
-    if (S_ISLNK(st->st_mode)) {
-        r = realpath(path, NULL);
-        if (r == NULL) {
-            if (errno == ENOENT) {
-                log_errx("configure: %s: a dangling symbolic link", path);
-                return AGENT_ERR_ABSENT;
-            }
-            log_err("configure: %s: realpath", path);
-            return AGENT_ERR_IO;
-        }
-        if (stat(r, st) == -1) {
-            log_err("configure: %s: stat", r);
-            free(r);
-            return AGENT_ERR_IO;
-        }
-    } else {
-        r = str_dup(path);
-        if (r == NULL)
-            return AGENT_ERR_NOMEM;
-    }
-    if (!S_ISREG(st->st_mode)) {
-        log_errx("configure: %s: not a regular file", path);
-        free(r);
-        return AGENT_ERR_INVAL;
-    }
-    *real = r;
     return AGENT_OK;
 }
 
@@ -375,7 +367,7 @@ wcs_configure_read(const char *path, struct buf *out)
     enum agent_rc rc;
 
     buf_init(out, WCS_CONF_MAX);
-    rc = fileio_read(path, out);
+    rc = fileio_read_regular(path, out);
     if (rc == AGENT_ERR_ABSENT)
         log_errx("configure: %s: not found", path);
     return rc;

@@ -147,12 +147,14 @@ enum agent_rc wcs_configure_props(const char *path, const struct wcs_edits *edit
 /*
  * The writing helpers of wcs_configure_props(), shared with wcs/heap.c.
  *
- * wcs_configure_resolve: follows a symbolic link at path so that the file it
- * names is edited (the link stays); *real is malloc'd, *st its stat.
+ * wcs_configure_resolve: follows the symbolic links of path so that the file
+ * they name is edited (the links stay); *real is malloc'd, *st its stat.
  * AGENT_ERR_ABSENT when it does not exist, AGENT_ERR_INVAL when not a
- * regular file, AGENT_ERR_IO, AGENT_ERR_NOMEM; logged.
+ * regular file or refused by core/safepath (a link in a folder others may
+ * write, a component owned by another user), AGENT_ERR_IO, AGENT_ERR_NOMEM;
+ * logged.
  *
- * wcs_configure_read: reads path into out (initialised here, at most
+ * wcs_configure_read: reads path (a symbolic link there is refused) into out (initialised here, at most
  * WCS_CONF_MAX bytes); fileio_read's codes, AGENT_ERR_ABSENT logged.
  *
  * wcs_configure_commit: compares old and new; when they differ appends the

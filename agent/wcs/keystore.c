@@ -21,6 +21,7 @@
 #include "core/clock.h"
 #include "core/fileio.h"
 #include "core/log.h"
+#include "core/safepath.h"
 #include "core/str.h"
 
 #define SECS_PER_DAY 86400
@@ -735,13 +736,22 @@ keystore_write(const char *path, const struct buf *p12, gid_t gid)
 {
     struct stat st;
     uid_t uid = (uid_t)-1;
+    char why[512], *real = NULL;
+    enum agent_rc rc;
 
     if (path == NULL || path[0] == '\0' || p12 == NULL || p12->data == NULL || p12->len == 0) {
         log_errx("keystore: nothing to write%s%s", path != NULL ? " to " : "",
                  path != NULL ? path : "");
         return AGENT_ERR_INVAL;
     }
-    if (stat(path, &st) == 0) {
+    /* An existing keystore is replaced only where nobody but root could have redirected it. */
+    rc = safepath_resolve(path, &real, why, sizeof(why));
+    free(real);
+    if (rc != AGENT_OK && rc != AGENT_ERR_ABSENT) {
+        log_errx("keystore: %s: refused: %s", path, why);
+        return rc;
+    }
+    if (rc == AGENT_OK && stat(path, &st) == 0) {
         uid = st.st_uid;
         if (gid == (gid_t)-1)
             gid = st.st_gid;

@@ -30,6 +30,8 @@ class SealTest(twin_testlib.TwinTestCase):
         with open(self.state("state.json.previous"), "w") as f:
             f.write("{}")
 
+        bak = os.path.realpath(self.wcs.properties) + ".bak"
+        self.assertTrue(os.path.exists(bak))
         r = self.run_agent("seal")
         self.assertEqual(r.rc, 0, r.stderr)
         removed = sorted(line.split(" ", 1)[1] for line in r.stdout.splitlines())
@@ -42,15 +44,42 @@ class SealTest(twin_testlib.TwinTestCase):
                     self.state("download") + "/",
                     self.state(".state.json.Ab12Cd"),
                     self.state("lock"),
+                    bak + " (a backup written by configure)",
                 ]
             ),
         )
         self.assertEqual(os.listdir(self.state_dir), [])
+        self.assertFalse(os.path.exists(bak))
+        self.assertTrue(os.path.exists(self.wcs.properties))
 
         again = self.run_agent("seal")
         self.assertEqual(again.rc, 0, again.stderr)
         self.assertIn("nothing to remove", again.stdout)
         self.assertEqual(os.listdir(self.state_dir), [])
+
+    def test_seal_removes_the_keystore_built_from_secrets_and_every_bak(self):
+        """Issue 9 item 13."""
+        conf = os.path.realpath(self.wcs.conf_dir)
+        made = [os.path.join(conf, n) for n in ("wss.jks", "flashphoner.properties.bak", "wcs-core.properties.bak")]
+        for path in made:
+            with open(path, "wb") as f:
+                f.write(b"rendered")
+        # Without tls.* keys the keystore is the operator's own: kept.
+        r = self.run_agent("seal")
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertIn("removed %s (a backup written by configure)" % made[1], r.stdout.splitlines())
+        self.assertIn("removed %s (a backup written by configure)" % made[2], r.stdout.splitlines())
+        self.assertTrue(os.path.exists(made[0]))
+        self.write_config(
+            "[imds]\ntimeout_ms = 500\nattempts = 2\n"
+            "[tls]\ncertificate = file:/etc/wcs/cert.pem\nprivate_key = ssm:/wcs/tls-key\n"
+        )
+        r = self.run_agent("seal")
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertEqual(
+            r.stdout.splitlines(), ["removed %s (the keystore built from the tls.* secrets)" % made[0]]
+        )
+        self.assertEqual([p for p in made if os.path.exists(p)], [])
 
     def test_status_after_seal_says_no_run_and_next_run_is_a_first_boot(self):
         self.assertEqual(self.run_agent("run").rc, 0)

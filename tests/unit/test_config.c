@@ -816,6 +816,120 @@ test_set_errors(void **state)
     config_free(cfg);
 }
 
+/*
+ * Issue 9 item 1: a value a placeholder produced is never a secret
+ * reference, whichever of the five forms a tag holds; only text the
+ * operator wrote can be one.
+ */
+static void
+test_tag_value_is_never_a_reference(void **state)
+{
+    static const char *const forms[] = {"ssm:/wcs/licence", "secretsmanager:wcs/licence#key",
+                                        "s3://wcs-bucket/licence.txt", "file:/etc/shadow",
+                                        "env:WCS_LICENCE"};
+    static const char *keys[] = {"wcs-origin"};
+    const char *values[1];
+    struct config_facts f = facts_full();
+    struct config_input in;
+    struct agent_config *cfg;
+    char want[256];
+    size_t i;
+
+    (void)state;
+    clear_env();
+    memset(&in, 0, sizeof(in));
+    in.facts = &f;
+    f.tag_keys = keys;
+    f.tag_values = values;
+    f.n_tags = 1;
+    for (i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+        values[0] = forms[i];
+        /* The documented use: the origin's address from a tag.  A reference there is no host. */
+        snprintf(want, sizeof(want), "cfg:3: cdn.point_of_entry: ");
+        cfg = NULL;
+        {
+            struct config_diag d = {0};
+
+            assert_int_equal(config_load_string("cfg",
+                                                "[cdn]\nrole = edge\npoint_of_entry = "
+                                                "{tag:wcs-origin}\n",
+                                                strlen("[cdn]\nrole = edge\npoint_of_entry = "
+                                                       "{tag:wcs-origin}\n"),
+                                                &in, &cfg, &d),
+                             AGENT_ERR_CONFIG);
+            assert_null(cfg);
+            assert_int_equal(d.n, 1);
+            assert_non_null(strstr(d.lines[0], want));
+            assert_null(strstr(d.lines[0], "secret reference"));
+            config_diag_cleanup(&d);
+        }
+        /* Keys without a format check keep the literal, and it is not a reference. */
+        cfg = load_ok("[tls]\ncertificate = {tag:wcs-origin}\nchain = x{tag:wcs-origin}\n", &in);
+        assert_string_equal(cfg->tls.certificate, forms[i]);
+        assert_int_equal(config_is_reference(cfg, "tls.certificate"), 0);
+        assert_int_equal(config_is_reference(cfg, "tls.chain"), 0);
+        config_free(cfg);
+    }
+    /* What the operator wrote is a reference, placeholders in its name or not. */
+    values[0] = "prod";
+    cfg = load_ok("[licence]\nkey = ssm:/wcs/{tag:wcs-origin}/licence\n"
+                  "[tls]\ncertificate = file:/etc/wcs/{region}.pem\nchain = s3://b-1/c.pem\n"
+                  "private_key = env:WCS_KEY\n"
+                  "[cdn]\nrole = edge\npoint_of_entry = secretsmanager:wcs/origin\n",
+                  &in);
+    assert_string_equal(cfg->licence.key, "ssm:/wcs/prod/licence");
+    assert_int_equal(config_is_reference(cfg, "licence.key"), 1);
+    assert_string_equal(cfg->tls.certificate, "file:/etc/wcs/eu-west-1.pem");
+    assert_int_equal(config_is_reference(cfg, "tls.certificate"), 1);
+    assert_int_equal(config_is_reference(cfg, "tls.chain"), 1);
+    assert_int_equal(config_is_reference(cfg, "tls.private_key"), 1);
+    assert_int_equal(config_is_reference(cfg, "cdn.point_of_entry"), 1);
+    assert_int_equal(config_is_reference(cfg, "tls.keystore_password"), 0);
+    assert_int_equal(config_is_reference(cfg, "no.such"), 0);
+    config_free(cfg);
+}
+
+/* Issue 9 item 14: an absolute path where PEM is expected is a file: reference. */
+static void
+test_pem_path_is_a_file_reference(void **state)
+{
+    struct config_input in;
+    struct agent_config *cfg;
+    char dir[] = "/tmp/test_config_pem.XXXXXX", path[64], text[256];
+
+    (void)state;
+    clear_env();
+    memset(&in, 0, sizeof(in));
+    cfg = load_ok("[tls]\ncertificate = /etc/ssl/wcs/cert.pem\nprivate_key = /etc/ssl/wcs/key.pem\n"
+                  "chain = file:/etc/ssl/wcs/chain.pem\n",
+                  &in);
+    assert_string_equal(cfg->tls.certificate, "file:/etc/ssl/wcs/cert.pem");
+    assert_string_equal(cfg->tls.private_key, "file:/etc/ssl/wcs/key.pem");
+    assert_int_equal(config_is_reference(cfg, "tls.certificate"), 1);
+    assert_int_equal(config_is_reference(cfg, "tls.private_key"), 1);
+    config_free(cfg);
+    /* Other keys keep a path as it is. */
+    cfg = load_ok("[tls]\nkeystore = /etc/ssl/wcs/wss.jks\n", &in);
+    assert_string_equal(cfg->tls.keystore, "/etc/ssl/wcs/wss.jks");
+    config_free(cfg);
+
+    /* check-config: one that cannot be read is reported at its line; a readable one passes. */
+    in.check_files = 1;
+    load_err1("[tls]\ncertificate = /nonexistent/wcs/cert.pem\n", &in,
+              "cfg:2: tls.certificate: /nonexistent/wcs/cert.pem cannot be read: No such file or "
+              "directory");
+    assert_non_null(mkdtemp(dir));
+    load_err1("[tls]\nprivate_key = file:/tmp\n", &in,
+              "cfg:2: tls.private_key: /tmp cannot be read: not a regular file");
+    snprintf(path, sizeof(path), "%s/cert.pem", dir);
+    write_file(path, "-----BEGIN CERTIFICATE-----\n", 0600);
+    snprintf(text, sizeof(text), "[tls]\ncertificate = %s\n", path);
+    cfg = load_ok(text, &in);
+    config_free(cfg);
+    unlink(path);
+    rmdir(dir);
+}
+
 static void
 test_placeholders(void **state)
 {
@@ -860,6 +974,20 @@ test_placeholders(void **state)
               "cfg:2: properties.x: {public_ipv4}: this instance has no public IPv4 address");
     load_err1("[cdn]\nrole = edge\npoint_of_entry = {tag:Origin2}\n", &in,
               "cfg:3: cdn.point_of_entry: {tag:Origin2}: tag not found");
+    {
+        /* Issue 9 item 11: a tag discovery skipped fails only where the config uses it. */
+        static const char *const bad[] = {"Note"};
+
+        f.bad_tag_keys = bad;
+        f.n_bad_tags = 1;
+        cfg = load_ok("[cdn]\nrole = edge\npoint_of_entry = {tag:Origin}\n", &in);
+        config_free(cfg);
+        load_err1("[cdn]\nrole = edge\npoint_of_entry = {tag:Note}\n", &in,
+                  "cfg:3: cdn.point_of_entry: {tag:Note}: the tag's value holds a control "
+                  "character (a line break?); fix the tag");
+        f.bad_tag_keys = NULL;
+        f.n_bad_tags = 0;
+    }
     f.tags_enabled = 0;
     load_err1("[cdn]\nrole = edge\npoint_of_entry = {tag:Origin}\n", &in,
               "cfg:3: cdn.point_of_entry: {tag:Origin}: instance metadata tags are not enabled");
@@ -1021,14 +1149,24 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),          cmocka_unit_test(test_known_keys),
-        cmocka_unit_test(test_validation_errors), cmocka_unit_test(test_validation_ok),
-        cmocka_unit_test(test_values_parsed),     cmocka_unit_test(test_indented_key),
-        cmocka_unit_test(test_three_errors),      cmocka_unit_test(test_long_line),
-        cmocka_unit_test(test_nul_and_cr),        cmocka_unit_test(test_missing_file),
-        cmocka_unit_test(test_file_checks),       cmocka_unit_test(test_precedence),
-        cmocka_unit_test(test_list_layers),       cmocka_unit_test(test_set_errors),
-        cmocka_unit_test(test_placeholders),      cmocka_unit_test(test_dump_masks_secrets),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_known_keys),
+        cmocka_unit_test(test_validation_errors),
+        cmocka_unit_test(test_validation_ok),
+        cmocka_unit_test(test_values_parsed),
+        cmocka_unit_test(test_indented_key),
+        cmocka_unit_test(test_three_errors),
+        cmocka_unit_test(test_long_line),
+        cmocka_unit_test(test_nul_and_cr),
+        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_file_checks),
+        cmocka_unit_test(test_precedence),
+        cmocka_unit_test(test_list_layers),
+        cmocka_unit_test(test_set_errors),
+        cmocka_unit_test(test_tag_value_is_never_a_reference),
+        cmocka_unit_test(test_pem_path_is_a_file_reference),
+        cmocka_unit_test(test_placeholders),
+        cmocka_unit_test(test_dump_masks_secrets),
         cmocka_unit_test(test_user_data_rules),
     };
 

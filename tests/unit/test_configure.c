@@ -585,9 +585,12 @@ test_configure_props(void **state)
     fx_assert_text(fx_read_text(path), props_in);
     assert_null(fx_read_text(bak));
 
-    /* The real run: .bak with the old bytes and mode, the file with owner and mode kept. */
+    /*
+     * The real run: .bak with the old bytes and mode, the file with owner and mode kept
+     * (a file owned by another user than root is refused: test_configure_refuses_unsafe_paths).
+     */
     if (geteuid() == 0)
-        assert_int_equal(chown(path, 1234, 4321), 0);
+        assert_int_equal(chown(path, 0, 4321), 0);
     assert_int_equal(stat(path, &st), 0);
     changed = -1;
     assert_int_equal(wcs_configure_props(path, &e, 0, NULL, &changed), AGENT_OK);
@@ -659,6 +662,67 @@ test_configure_remove_and_symlink(void **state)
     wcs_edits_cleanup(&e);
 }
 
+/*
+ * Issue 9 item 2: a member of the group that may write conf/ plants a link
+ * (or a hard link) to a root file in place of flashphoner.properties; the
+ * agent refuses it and neither edits the root file nor writes a .bak of it.
+ */
+static void
+test_configure_refuses_unsafe_paths(void **state)
+{
+    char conf[300], props[400], target[300], target_bak[320];
+    struct wcs_edits e;
+    int changed = -1;
+    const char *s;
+
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    snprintf(conf, sizeof(conf), "%s/conf", fx_dir);
+    snprintf(props, sizeof(props), "%s/flashphoner.properties", conf);
+    snprintf(target, sizeof(target), "%s/root-only", fx_dir);
+    snprintf(target_bak, sizeof(target_bak), "%s.bak", target);
+    assert_int_equal(mkdir(conf, 0775), 0);
+    assert_int_equal(chown(conf, 0, 4242), 0);
+    assert_int_equal(chmod(conf, 02775), 0);
+    write_file(target, "root:x:0:0\n", 0600);
+    edge_edits(&e);
+
+    /* A root-owned regular file in the group-writable folder is the normal case. */
+    write_file(props, "ip=1.2.3.4\n", 0664);
+    assert_int_equal(wcs_configure_props(props, &e, 0, NULL, &changed), AGENT_OK);
+    assert_int_equal(changed, 1);
+    fx_logged();
+
+    /* A symbolic link there, even a root-owned one, could be swapped by the group. */
+    assert_int_equal(unlink(props), 0);
+    assert_int_equal(symlink(target, props), 0);
+    changed = -1;
+    assert_int_equal(wcs_configure_props(props, &e, 0, NULL, &changed), AGENT_ERR_INVAL);
+    assert_int_equal(changed, -1);
+    s = fx_logged();
+    assert_non_null(strstr(s, "flashphoner.properties is a symbolic link in"));
+    assert_non_null(strstr(s, "which group 4242 may write"));
+    assert_text(read_text(target), "root:x:0:0\n");
+    assert_null(read_text(target_bak));
+
+    /* A hard link to the root file. */
+    assert_int_equal(unlink(props), 0);
+    assert_int_equal(link(target, props), 0);
+    assert_int_equal(wcs_configure_props(props, &e, 0, NULL, &changed), AGENT_ERR_INVAL);
+    assert_non_null(strstr(fx_logged(), "hard links"));
+    assert_text(read_text(target), "root:x:0:0\n");
+
+    /* A file owned by another user. */
+    assert_int_equal(unlink(props), 0);
+    write_file(props, "ip=1.2.3.4\n", 0664);
+    assert_int_equal(chown(props, 65534, 4242), 0);
+    assert_int_equal(wcs_configure_props(props, &e, 0, NULL, &changed), AGENT_ERR_INVAL);
+    assert_non_null(strstr(fx_logged(), "owned by user 65534"));
+    assert_text(read_text(props), "ip=1.2.3.4\n");
+    wcs_edits_cleanup(&e);
+}
+
 static void
 test_configure_errors(void **state)
 {
@@ -703,6 +767,7 @@ main(void)
         cmocka_unit_test(test_edits_set),
         cmocka_unit_test(test_configure_props),
         cmocka_unit_test(test_configure_remove_and_symlink),
+        cmocka_unit_test(test_configure_refuses_unsafe_paths),
         cmocka_unit_test(test_configure_errors),
     };
 

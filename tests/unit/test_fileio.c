@@ -379,6 +379,38 @@ test_read_private(void **state)
     buf_cleanup(&b);
 }
 
+/* Issue 9 item 2: a file: secret owned by another user, or under a folder another user owns. */
+static void
+test_read_private_owner(void **state)
+{
+    struct buf b;
+    const char *s;
+
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    buf_init_secret(&b, 100);
+    put_file(in_dir("theirs"), "their secret", 0600);
+    assert_int_equal(chown(in_dir("theirs"), 65534, 65534), 0);
+    assert_int_equal(fileio_read_private(in_dir("theirs"), &b), AGENT_ERR_INVAL);
+    s = logged();
+    assert_non_null(strstr(s, in_dir("theirs")));
+    assert_non_null(strstr(s, "owned by user 65534"));
+    assert_int_equal(b.len, 0);
+
+    assert_int_equal(mkdir(in_dir("sub"), 0755), 0);
+    put_file(in_dir("sub/mine"), "root secret", 0600);
+    assert_int_equal(fileio_read_private(in_dir("sub/mine"), &b), AGENT_OK);
+    assert_string_equal(buf_cstr(&b), "root secret");
+    buf_reset(&b);
+    assert_int_equal(chown(in_dir("sub"), 65534, 65534), 0);
+    assert_int_equal(fileio_read_private(in_dir("sub/mine"), &b), AGENT_ERR_INVAL);
+    s = logged();
+    assert_non_null(strstr(s, "sub is owned by user 65534"));
+    assert_int_equal(b.len, 0);
+    buf_cleanup(&b);
+}
+
 static void
 test_mkdir_p(void **state)
 {
@@ -422,6 +454,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_failure_keeps_original, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_content, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_private, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_private_owner, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mkdir_p, setup, teardown),
     };
 

@@ -125,7 +125,9 @@ fake_perform(void *ctx, const struct http_request *req, struct http_response *re
     assert_int_equal(req->flags & (HTTP_ALLOW_HTTP | HTTP_NO_PROXY | HTTP_SECRET_HEADERS),
                      HTTP_ALLOW_HTTP | HTTP_NO_PROXY | HTTP_SECRET_HEADERS);
     assert_true(req->timeout_ms > 0);
-    assert_true(req->max_response > 0 && req->max_response <= IMDS_MAX_RESPONSE);
+    assert_true(req->max_response > 0 && req->max_response <= IMDS_USER_DATA_FETCH_MAX);
+    if (strstr(req->url, "/latest/user-data") == NULL)
+        assert_true(req->max_response <= IMDS_MAX_RESPONSE);
     if (strcmp(req->method, "PUT") == 0) {
         f->puts++;
         if (!has_header_line(req, "X-aws-ec2-metadata-token-ttl-seconds: 21600"))
@@ -179,6 +181,10 @@ fake_perform(void *ctx, const struct http_request *req, struct http_response *re
     }
     resp->status = status;
     resp->connected = 1;
+    if (body != NULL && strlen(body) > req->max_response) {
+        resp->fail = HTTP_FAIL_TOOBIG;
+        return AGENT_ERR_TOOBIG;
+    }
     if (body != NULL)
         assert_int_equal(buf_puts(&resp->body, body), AGENT_OK);
     if (headers != NULL)
@@ -855,22 +861,110 @@ test_discover_missing_required(void **state)
     expect_discover_error(AGENT_ERR_ABSENT, "imds: instance-id is absent");
 }
 
+/*
+ * Issue 9 item 11: an unrelated tag with a bad key or a control character
+ * in its value is skipped (named once at -v), not a failed discovery.
+ */
 static void
-test_discover_bad_tag_key(void **state)
+test_discover_skips_bad_tags(void **state)
 {
+    struct imds_client *c = client(2);
+    struct imds_facts f;
+    const char *log;
+
     (void)state;
-    route("tags/instance", 200, "Name\n../../iam/security-credentials\n");
+    route("tags/instance", 200, "Name\n../../iam/security-credentials\nNote\nwcs-role\n");
+    route("tags/instance/Name", 200, "wcs edge 1");
+    route("tags/instance/Note", 200, "line1\nline2");
+    route("tags/instance/wcs-role", 200, "edge");
     full_routes();
-    expect_discover_error(AGENT_ERR_PARSE, "imds: tags/instance: bad tag key");
+    memset(&f, 0, sizeof(f));
+    log_init(1, LOG_FMT_TEXT);
+    cap_start();
+    assert_int_equal(imds_discover(c, &f), AGENT_OK);
+    log = cap_end();
+    log_init(0, LOG_FMT_TEXT);
+    assert_int_equal(f.n_tags, 2);
+    assert_string_equal(imds_facts_tag(&f, "Name"), "wcs edge 1");
+    assert_string_equal(imds_facts_tag(&f, "wcs-role"), "edge");
+    assert_null(imds_facts_tag(&f, "Note"));
+    assert_int_equal(f.n_bad_tags, 2);
+    assert_string_equal(f.bad_tags[0], "../../iam/security-credentials");
+    assert_string_equal(f.bad_tags[1], "Note");
+    if (strstr(log, "skipped 2 tags that cannot be used") == NULL ||
+        strstr(log, "\"Note\"") == NULL)
+        fail_msg("log lacks the skipped tags: %s", log);
+    /* Once: one line names them all. */
+    assert_null(strstr(strstr(log, "skipped") + 1, "skipped"));
+    imds_facts_cleanup(&f);
+    assert_null(f.bad_tags);
+    imds_free(c);
 }
 
+/*
+ * Issue 9 item 12: user data over the limit does not fail discovery: the
+ * facts stand, with its size for the caller's one message; nothing logged.
+ */
 static void
-test_discover_tag_value_control(void **state)
+test_discover_user_data_over_limit(void **state)
 {
+    struct imds_client *c = client(2);
+    struct imds_facts f;
+    size_t n = IMDS_MAX_USER_DATA + 10, big = IMDS_USER_DATA_FETCH_MAX + 1;
+    char *body = malloc(big + 1);
+    const char *log;
+
     (void)state;
-    route("tags/instance/Name", 200, "line1\nline2");
+    assert_non_null(body);
+    memset(body, '#', big);
+    body[n] = '\0';
+    route("latest/user-data", 200, body);
     full_routes();
-    expect_discover_error(AGENT_ERR_PARSE, "tags/instance/Name: the value holds control");
+    memset(&f, 0, sizeof(f));
+    cap_start();
+    assert_int_equal(imds_discover(c, &f), AGENT_OK);
+    log = cap_end();
+    assert_string_equal(log, "");
+    assert_string_equal(f.instance_id, "i-0123456789abcdef0");
+    assert_int_equal(f.has_user_data, 1);
+    assert_int_equal(f.user_data_over, n);
+    assert_int_equal(f.user_data.len, 0);
+    imds_facts_cleanup(&f);
+
+    /* Larger than what is fetched: still the facts, and "more than". */
+    body[n] = '#';
+    body[big] = '\0';
+    cap_start();
+    assert_int_equal(imds_discover(c, &f), AGENT_OK);
+    log = cap_end();
+    assert_string_equal(log, "");
+    assert_int_equal(f.user_data_over, IMDS_USER_DATA_FETCH_MAX + 1);
+    imds_facts_cleanup(&f);
+    imds_free(c);
+    free(body);
+}
+
+/* At the default verbosity the skipped tags are not mentioned. */
+static void
+test_discover_bad_tags_quiet(void **state)
+{
+    struct imds_client *c = client(2);
+    struct imds_facts f;
+    const char *log;
+
+    (void)state;
+    route("tags/instance", 200, "Note\n");
+    route("tags/instance/Note", 200, "a\x01b");
+    full_routes();
+    memset(&f, 0, sizeof(f));
+    cap_start();
+    assert_int_equal(imds_discover(c, &f), AGENT_OK);
+    log = cap_end();
+    assert_null(strstr(log, "Note"));
+    assert_int_equal(f.n_tags, 0);
+    assert_int_equal(f.n_bad_tags, 1);
+    imds_facts_cleanup(&f);
+    imds_free(c);
 }
 
 /* ---- parsers ---- */
@@ -1097,8 +1191,9 @@ main(void)
         T(test_discover_bad_region),
         T(test_discover_bad_identity_json),
         T(test_discover_missing_required),
-        T(test_discover_bad_tag_key),
-        T(test_discover_tag_value_control),
+        T(test_discover_skips_bad_tags),
+        T(test_discover_bad_tags_quiet),
+        T(test_discover_user_data_over_limit),
         T(test_parse_identity),
         T(test_parse_role_creds),
         T(test_role_credentials_client),

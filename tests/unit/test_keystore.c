@@ -1220,6 +1220,15 @@ test_write(void **state)
     assert_int_equal(st.st_gid, gid);
     assert_int_equal(count_entries(), 2);
     assert_string_equal(logged(), "");
+
+    /* Issue 9 item 2: a keystore path another user could have redirected is refused. */
+    if (geteuid() == 0) {
+        assert_int_equal(symlink("old.jks", in_dir("link.jks")), 0);
+        assert_int_equal(lchown(in_dir("link.jks"), 65534, 65534), 0);
+        assert_int_equal(keystore_write(in_dir("link.jks"), &b, gid), AGENT_ERR_INVAL);
+        assert_non_null(strstr(logged(), "link.jks is owned by user 65534"));
+        assert_int_equal(unlink(in_dir("link.jks")), 0);
+    }
     buf_cleanup(&b);
 }
 
