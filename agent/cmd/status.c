@@ -90,6 +90,10 @@ print_table(const struct state *st, int running, int interrupted)
         printf("restart pending: %s changed (the next `wcs-agent run` restarts WCS)\n", why);
     }
     print_drain(&st->drain);
+    if (st->deregistered[0] != '\0')
+        printf("deregistered: since %s (wcs-agent deregister); `wcs-agent run` registers the node "
+               "again\n",
+               st->deregistered);
 }
 
 static enum agent_rc

@@ -351,6 +351,7 @@ step_register(struct run_ctx *ctx, struct state_step *rec)
             return rc;
         }
     }
+    ctx->st.deregistered[0] = '\0'; /* registered again */
     snprintf(detail, sizeof(detail), "%zu target group%s (port %d), %zu classic ELB%s%s",
              cfg->reg.target_group.n, cfg->reg.target_group.n == 1 ? "" : "s", cfg->reg.port,
              cfg->reg.classic_elb.n, cfg->reg.classic_elb.n == 1 ? "" : "s",
