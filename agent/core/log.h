@@ -87,6 +87,14 @@ enum agent_rc log_redact_add(const void *value, size_t len);
 void log_redact_clear(void);
 
 /*
+ * The progress line of a finished step, at info level (the step is the one
+ * set with log_set_step): text "STEP: RESULT (N ms): DETAIL"; in JSON, msg
+ * is RESULT and "result", "duration_ms" and "detail" are fields of their
+ * own.  detail is redacted like every message.
+ */
+void log_step_progress(const char *result, long long duration_ms, const char *detail);
+
+/*
  * A malloc'd copy of s with every registered secret replaced by "***";
  * NULL on out of memory.  Used for the state file and child output.
  */

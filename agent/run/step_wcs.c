@@ -277,8 +277,8 @@ step_tls(struct run_ctx *ctx, struct state_step *rec)
     snprintf(ctx->st.applied.certificate_not_after, sizeof(ctx->st.applied.certificate_not_after),
              "%s", info.not_after);
     if (same && !ctx->opts->force) {
-        snprintf(detail, sizeof(detail), "keystore holds %s (%d days left)", info.subject,
-                 info.days_left);
+        snprintf(detail, sizeof(detail), "keystore holds %s (%d day%s left)", info.subject,
+                 info.days_left, info.days_left == 1 ? "" : "s");
         state_step_set_detail(rec, detail);
         rec->result = STEP_RESULT_OK;
         if (ctx->opts->dry_run)
@@ -303,8 +303,8 @@ step_tls(struct run_ctx *ctx, struct state_step *rec)
         state_step_set_error(rec, "cannot write the keystore");
         goto out;
     }
-    snprintf(detail, sizeof(detail), "keystore written: %s, expires %s (%d days)", info.subject,
-             info.not_after, info.days_left);
+    snprintf(detail, sizeof(detail), "keystore written: %s, expires %s (%d day%s)", info.subject,
+             info.not_after, info.days_left, info.days_left == 1 ? "" : "s");
     state_step_set_detail(rec, detail);
     rec->result = STEP_RESULT_CHANGED;
 out:

@@ -178,8 +178,7 @@ print_progress(const struct state_step *rec)
     const char *text = rec->result == STEP_RESULT_FAILED ? rec->error : rec->detail;
 
     /* The step's name is the line's step field (the "discover: " prefix in text). */
-    log_info("%s (%lld ms)%s%s", state_step_result_str(rec->result), (long long)rec->duration_ms,
-             text[0] != '\0' ? ": " : "", text);
+    log_step_progress(state_step_result_str(rec->result), (long long)rec->duration_ms, text);
 }
 
 static enum agent_rc
