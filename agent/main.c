@@ -41,10 +41,14 @@ struct command {
 
 static const struct command commands[] = {
     {"run", cmd_run, 1,
-     "  run [--only S1,S2] [--skip S1,S2] [--force] [--dry-run]\n"
+     "  run [--only S1,S2] [--skip S1,S2] [--force] [--dry-run [--detailed-exitcode]]\n"
      "                        bring this instance into service (steps: discover, secrets,\n"
      "                        update, configure, licence, tls, service, ready, register, signal)\n"},
-    {"plan", cmd_plan, 1, "  plan                  the same as run --dry-run\n"},
+    {"plan", cmd_plan, 1,
+     "  plan [--detailed-exitcode]\n"
+     "                        the same as run --dry-run: file diffs on stdout (for patch -p1\n"
+     "                        -d /), the rest on stderr; --detailed-exitcode: exit 0 nothing\n"
+     "                        to change, 2 changes pending, 1 error\n"},
     {"status", cmd_status, 1,
      "  status [--json] [--wait] [--timeout SECONDS]\n"
      "                        the last or current run, step by step\n"},

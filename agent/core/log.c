@@ -66,6 +66,12 @@ log_set_step(const char *step)
     log_step = step;
 }
 
+const char *
+log_get_step(void)
+{
+    return log_step;
+}
+
 int
 log_enabled(enum log_level lvl)
 {

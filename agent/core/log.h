@@ -42,6 +42,9 @@ void log_set_fd(int fd);
 /* The step that later lines belong to (a static string), or NULL. */
 void log_set_step(const char *step);
 
+/* The step set with log_set_step(), or NULL. */
+const char *log_get_step(void);
+
 /* 1 when a message at this level would be written. */
 int log_enabled(enum log_level lvl);
 

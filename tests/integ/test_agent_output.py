@@ -49,5 +49,47 @@ class ProgressTest(TwinTestCase):
         self.assertIn("stats page answered", ready["detail"])
 
 
+
+class PlanTest(TwinTestCase):
+    """Item 17: plan's diff goes plain to stdout and applies with patch;
+    --detailed-exitcode says whether anything would change."""
+
+    twin_scope = "class"
+    fake_wcs = True
+    need_agent = True
+
+    def test_plan_diff_applies_with_patch_and_detailed_exitcode(self):
+        import shutil
+        import subprocess
+
+        if shutil.which("patch") is None:
+            self.skipTest("patch is not installed")
+        self.assertEqual(self.run_agent("run").rc, 0)
+        self.write_config("[properties]\nrtmp_port = 1936\n")
+        with open(self.wcs.properties) as f:
+            before = f.read()
+        r = self.run_agent("plan", "--detailed-exitcode")
+        self.assertEqual(r.rc, 2, r.stderr)
+        self.assertTrue(r.stdout.startswith("--- a/"), r.stdout)
+        self.assertRegex(r.stdout, r"(?m)^\+rtmp_port=1936$")
+        self.assertNotRegex(r.stdout, r"(?m)^(wcs-agent:|configure )")
+        self.assertRegex(r.stderr, r"(?m)^wcs-agent: service: .*would restart")
+        with open(self.wcs.properties) as f:
+            self.assertEqual(f.read(), before, "plan changed a file")
+        p = subprocess.run(["patch", "-p1", "-d", "/"], input=r.stdout, capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        # What plan showed is exactly what run would write: nothing is left to change.
+        r = self.run_agent("plan", "--detailed-exitcode")
+        self.assertEqual((r.rc, r.stdout), (0, ""), r.stderr)
+        r = self.run_agent("run", "--dry-run", "--detailed-exitcode")
+        self.assertEqual(r.rc, 0, r.stderr)
+
+    def test_detailed_exitcode_error_is_1(self):
+        r = self.run_agent("plan", "--detailed-exitcode", global_args=("--set", "imds.endpoint=http://127.0.0.1:9"))
+        self.assertEqual(r.rc, 1, r.stderr)
+        r = self.run_agent("run", "--detailed-exitcode")
+        self.assertEqual(r.rc, 64, r.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()
