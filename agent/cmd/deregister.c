@@ -21,9 +21,19 @@ struct deregister_opts {
                           register.deregister_on_stop is true */
 };
 
-static const char usage[] = "usage: wcs-agent deregister [--wait] [--timeout SECONDS] [--on-stop]\n"
-                            "remove this instance from its load balancers (--on-stop: only when\n"
-                            "register.deregister_on_stop is true, for ExecStop)\n";
+static const char usage[] =
+    "usage: wcs-agent deregister [--wait] [--timeout SECONDS] [--on-stop]\n"
+    "remove this instance from its load balancers (one it is not in: 'not registered')\n"
+    "\n"
+    "options:\n"
+    "  --wait                until the targets are unused\n"
+    "  --timeout SECONDS     the longest wait (default 300)\n"
+    "  --on-stop             only when register.deregister_on_stop is true (ExecStop)\n"
+    "  -h, --help            this help\n"
+    "\n"
+    "exit status:\n"
+    "  0 deregistered or not registered, 1 a call failed, 64 usage error,\n"
+    "  75 temporary failure, 78 configuration error\n";
 
 #define DEREGISTER_POLL_MS 2000
 

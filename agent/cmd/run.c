@@ -11,12 +11,32 @@
 static const char run_usage[] =
     "usage: wcs-agent run [--only S1,S2] [--skip S1,S2] [--force] [--dry-run [--detailed-exitcode]]\n"
     "bring this instance into service (steps: discover, secrets, update, configure,\n"
-    "licence, tls, service, ready, register, signal)\n";
+    "licence, tls, service, ready, register, signal); one progress line per step on stderr\n"
+    "\n"
+    "options:\n"
+    "  --only S1,S2          run only these steps (discover always runs)\n"
+    "  --skip S1,S2          skip these steps (not discover)\n"
+    "  --force               redo steps that would skip\n"
+    "  --dry-run             the plan: change nothing (as `plan`)\n"
+    "  --detailed-exitcode   with --dry-run: 0 nothing to change, 2 changes pending, 1 error\n"
+    "  -h, --help            this help\n"
+    "\n"
+    "exit status:\n"
+    "  0 ready, 1 a step failed (failure signalled), 64 usage error, 75 temporary failure,\n"
+    "  another run holds the lock, or stopped by SIGTERM/SIGINT, 78 configuration error\n";
 
 static const char plan_usage[] =
     "usage: wcs-agent plan [--detailed-exitcode]\n"
     "the same as run --dry-run: the diffs of the files it would change on stdout\n"
-    "(wcs-agent plan | patch -p1 -d /), the rest on stderr\n";
+    "(wcs-agent plan | patch -p1 -d /), the rest on stderr\n"
+    "\n"
+    "options:\n"
+    "  --detailed-exitcode   0 nothing to change, 2 changes pending, 1 error\n"
+    "  -h, --help            this help\n"
+    "\n"
+    "exit status:\n"
+    "  0 planned, 1 a step would fail, 64 usage error, 75 temporary failure,\n"
+    "  78 configuration error\n";
 
 static int
 parse_and_run(const struct run_env *env, int argc, char **argv, int plan)

@@ -21,8 +21,19 @@ struct status_opts {
     int64_t timeout_s; /* with wait: at most this long */
 };
 
-static const char usage[] = "usage: wcs-agent status [--json] [--wait] [--timeout SECONDS]\n"
-                            "the last or current run, step by step\n";
+static const char usage[] =
+    "usage: wcs-agent status [--json] [--wait] [--timeout SECONDS]\n"
+    "the last or current run, step by step\n"
+    "\n"
+    "options:\n"
+    "  --json                the state document\n"
+    "  --wait                wait for a run in progress to end\n"
+    "  --timeout SECONDS     the longest wait (default 600)\n"
+    "  -h, --help            this help\n"
+    "\n"
+    "exit status:\n"
+    "  0 the last run succeeded, 1 it failed, 3 no run recorded, 4 a run in progress,\n"
+    "  64 usage error, 78 configuration error\n";
 
 static void
 print_counts(const char *label, const struct state_counts *c)

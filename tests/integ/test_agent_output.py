@@ -91,5 +91,51 @@ class PlanTest(TwinTestCase):
         self.assertEqual(r.rc, 64, r.stderr)
 
 
+
+class HelpTest(TwinTestCase):
+    """Item 16: `wcs-agent COMMAND --help` and `wcs-agent --version`."""
+
+    need_agent = True
+
+    def general_help(self):
+        """{command: [its options]} from the commands section of --help."""
+        r = self.run_agent("--help")
+        self.assertEqual(r.rc, 0, r.stderr)
+        cmds, section = {}, None
+        for line in r.stdout.splitlines():
+            if line.endswith(":") and not line.startswith(" "):
+                section = line[:-1]
+            elif section == "commands" and re.match(r"^  [a-z]", line):
+                last = line.split()[0]
+                # The options on the command's own line (the description below may name others).
+                cmds[last] = re.findall(r"--[a-z][a-z-]*", re.split(r"\s{2,}", line.strip())[0])
+        return cmds
+
+    def test_every_command_has_its_own_help(self):
+        cmds = self.general_help()
+        self.assertGreaterEqual(len(cmds), 8, cmds)
+        for cmd, opts in cmds.items():
+            for flag in ("--help", "-h"):
+                with self.subTest(cmd=cmd, flag=flag):
+                    r = self.run_agent(cmd, flag)
+                    self.assertEqual(r.rc, 0, r.stderr)
+                    self.assertEqual(r.stderr, "")
+                    self.assertTrue(r.stdout.startswith("usage: wcs-agent"), r.stdout)
+                    self.assertRegex(r.stdout, r"(?m)^usage: .*\b%s\b" % re.escape(cmd))
+                    self.assertRegex(r.stdout, r"(?m)^exit status:\n  0 ")
+                    for o in opts:
+                        self.assertRegex(r.stdout, r"(?m)^  %s\b" % re.escape(o), "%s --help lacks %s" % (cmd, o))
+        # --help after other options, and a help that needs no instance: IMDS is never asked.
+        r = self.run_agent("run", "--force", "--help")
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertEqual(self.imds.requests(), [])
+
+    def test_version_option(self):
+        r = self.run_agent("--version")
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertRegex(r.stdout, r"^wcs-agent \d+\.\d+\.\d+\n$")
+        self.assertEqual(r.stdout, self.run_agent("version").stdout.splitlines(True)[0])
+
+
 if __name__ == "__main__":
     unittest.main()
