@@ -4,7 +4,10 @@
  * after it one condition per line.  Every parsed field must be well formed
  * (a name of [A-Za-z0-9_.-], no line break in a value), every parsed
  * condition must survive stats_cond_str -> stats_require_parse unchanged,
- * and stats_check must give a NUL-terminated reason.
+ * and stats_check must give a NUL-terminated reason.  The page is parsed
+ * once per input and every check is linear in its size; libFuzzer gets
+ * -max_len from fuzz_stats.options (pages up to 64 KiB: past the
+ * STATS_MAX_ENTRIES cap, short of slow units).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,6 +18,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define SPLIT "\n--conds--\n"
+/* The fields looked up by name per input (the first ones and the last). */
+#define LOOKUPS 16
 
 static void
 check_fields(const struct stats *s)
@@ -37,7 +42,8 @@ check_fields(const struct stats *s)
         }
         if (strchr(v, '\n') != NULL || strchr(v, '\r') != NULL || strchr(v, '<') != NULL)
             abort();
-        if (stats_get(s, n) == NULL)
+        /* stats_get() is a linear search: look up a bounded sample, so the check stays linear. */
+        if ((i < LOOKUPS || i + 1 == s->n) && stats_get(s, n) == NULL)
             abort();
     }
 }
