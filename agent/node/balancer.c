@@ -100,8 +100,10 @@ change(struct run_ctx *ctx, int add, char *why, size_t cap)
             failure(api, rc, add ? "RegisterTargets" : "DeregisterTargets", tg, why, cap);
             return rc;
         }
-        log_info("%s: %s %s %s (port %d)", add ? "register" : "deregister", id,
-                 add ? "added to" : "removed from", tg, cfg->reg.port);
+        /* A run's register step has its progress line: the detail is for -v. */
+        log_msg(add ? LOG_LVL_DEBUG : LOG_LVL_INFO, "%s: %s %s %s (port %d)",
+                add ? "register" : "deregister", id, add ? "added to" : "removed from", tg,
+                cfg->reg.port);
     }
     for (i = 0; i < cfg->reg.classic_elb.n; i++) {
         const char *lb = cfg->reg.classic_elb.items[i];
@@ -120,8 +122,8 @@ change(struct run_ctx *ctx, int add, char *why, size_t cap)
                     lb, why, cap);
             return rc;
         }
-        log_info("%s: %s %s classic ELB %s", add ? "register" : "deregister", id,
-                 add ? "added to" : "removed from", lb);
+        log_msg(add ? LOG_LVL_DEBUG : LOG_LVL_INFO, "%s: %s %s classic ELB %s",
+                add ? "register" : "deregister", id, add ? "added to" : "removed from", lb);
     }
     return AGENT_OK;
 }
