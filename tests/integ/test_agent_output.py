@@ -16,6 +16,8 @@ class ProgressTest(TwinTestCase):
     twin_scope = "class"
     fake_wcs = True
     need_agent = True
+    # No AWS here: the wcs-agent:result tag (on by default) would log its refused CreateTags.
+    agent_config = "[signal]\ntag_instance = false\n"
 
     def test_one_line_per_step_by_default(self):
         r = self.run_agent("run")
@@ -115,7 +117,7 @@ class HelpTest(TwinTestCase):
         cmds = self.general_help()
         self.assertGreaterEqual(len(cmds), 8, cmds)
         for cmd, opts in cmds.items():
-            for flag in ("--help", "-h"):
+            for flag in ("--help",):
                 with self.subTest(cmd=cmd, flag=flag):
                     r = self.run_agent(cmd, flag)
                     self.assertEqual(r.rc, 0, r.stderr)
