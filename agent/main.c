@@ -41,10 +41,14 @@ struct command {
 
 static const struct command commands[] = {
     {"run", cmd_run, 1,
-     "  run [--only S1,S2] [--skip S1,S2] [--force] [--dry-run]\n"
+     "  run [--only S1,S2] [--skip S1,S2] [--force] [--dry-run [--detailed-exitcode]]\n"
      "                        bring this instance into service (steps: discover, secrets,\n"
      "                        update, configure, licence, tls, service, ready, register, signal)\n"},
-    {"plan", cmd_plan, 1, "  plan                  the same as run --dry-run\n"},
+    {"plan", cmd_plan, 1,
+     "  plan [--detailed-exitcode]\n"
+     "                        the same as run --dry-run: file diffs on stdout (for patch -p1\n"
+     "                        -d /), the rest on stderr; --detailed-exitcode: exit 0 nothing\n"
+     "                        to change, 2 changes pending, 1 error\n"},
     {"status", cmd_status, 1,
      "  status [--json] [--wait] [--timeout SECONDS]\n"
      "                        the last or current run, step by step\n"},
@@ -89,7 +93,8 @@ static const char usage_tail[] =
     "      --log-format F    text or json\n"
     "  -v                    more output (repeatable)\n"
     "  -q                    errors only\n"
-    "  -h, --help            this help\n"
+    "  -h, --help            this help (COMMAND --help: the command's options and exit codes)\n"
+    "      --version         the program version\n"
     "\n"
     "exit status: 0 ok, 1 a step failed, 3 no run recorded (status), 4 run in progress\n"
     "(status), 64 usage, 75 temporary failure, 78 configuration error\n";
@@ -113,6 +118,7 @@ main(int argc, char **argv)
                                          {"state-dir", required_argument, NULL, 'D'},
                                          {"log-format", required_argument, NULL, 'L'},
                                          {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
     static const char *sets[MAX_SETS];
     struct run_env env;
@@ -159,6 +165,9 @@ main(int argc, char **argv)
             break;
         case 'h':
             usage();
+            return 0;
+        case 'V':
+            printf("wcs-agent %s\n", AGENT_VERSION);
             return 0;
         default:
             return cmd_usage_error("%s: unknown option or missing value", argv[optind - 1]);

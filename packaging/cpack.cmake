@@ -14,7 +14,10 @@
 # Paths are absolute on purpose: the agent's defaults are /etc/wcs-agent and
 # /var/lib/wcs-agent whatever CMAKE_INSTALL_PREFIX is.
 
-set(AGENT_PACKAGE_CONTACT "wcs-agent maintainers <root@localhost>"
+# A placeholder address on a reserved domain (RFC 2606): set the real one when building
+# packages for distribution.  Never root or a local host (lintian: root-in-contact,
+# bogus-mail-host).
+set(AGENT_PACKAGE_CONTACT "wcs-agent maintainers <wcs-agent@example.org>"
     CACHE STRING "Maintainer of the .deb and .rpm (name <email>)")
 set(AGENT_PACKAGE_LICENSE "TBD" CACHE STRING "Licence tag of the .rpm")
 
@@ -51,6 +54,17 @@ endif()
 
 install(FILES ${AGENT_PKG_SRC}/copyright ${CMAKE_SOURCE_DIR}/README.md
     DESTINATION ${AGENT_PKG_DOC})
+# The Debian changelog (a native package: changelog.gz), gzip -n for reproducible bytes.
+configure_file(${AGENT_PKG_SRC}/changelog.in ${CMAKE_BINARY_DIR}/packaging/changelog @ONLY)
+if(AGENT_GZIP)
+    add_custom_command(OUTPUT ${CMAKE_BINARY_DIR}/packaging/changelog.gz
+        COMMAND ${AGENT_GZIP} -9 -n -c ${CMAKE_BINARY_DIR}/packaging/changelog
+            > ${CMAKE_BINARY_DIR}/packaging/changelog.gz
+        DEPENDS ${CMAKE_BINARY_DIR}/packaging/changelog
+        COMMENT "Compressing the changelog" VERBATIM)
+    add_custom_target(wcs-agent-changelog ALL DEPENDS ${CMAKE_BINARY_DIR}/packaging/changelog.gz)
+    install(FILES ${CMAKE_BINARY_DIR}/packaging/changelog.gz DESTINATION ${AGENT_PKG_DOC})
+endif()
 install(DIRECTORY ${AGENT_PKG_TEMPLATES}/user-data ${AGENT_PKG_TEMPLATES}/iam
     ${AGENT_PKG_TEMPLATES}/cloudformation
     DESTINATION ${AGENT_PKG_DOC}/examples)
@@ -93,9 +107,11 @@ set(CPACK_DEBIAN_PACKAGE_SUGGESTS "awscli")
 set(AGENT_DEB_CONTROL ${CMAKE_BINARY_DIR}/packaging/deb)
 file(MAKE_DIRECTORY ${AGENT_DEB_CONTROL})
 file(WRITE ${AGENT_DEB_CONTROL}/conffiles "/etc/wcs-agent/agent.ini\n")
-configure_file(${AGENT_PKG_SRC}/scripts/postinst ${AGENT_DEB_CONTROL}/postinst COPYONLY)
-set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
-    ${AGENT_DEB_CONTROL}/conffiles ${AGENT_DEB_CONTROL}/postinst)
+foreach(script postinst prerm postrm)
+    configure_file(${AGENT_PKG_SRC}/scripts/${script} ${AGENT_DEB_CONTROL}/${script} COPYONLY)
+endforeach()
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA ${AGENT_DEB_CONTROL}/conffiles
+    ${AGENT_DEB_CONTROL}/postinst ${AGENT_DEB_CONTROL}/prerm ${AGENT_DEB_CONTROL}/postrm)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION TRUE)
 
 # .rpm
@@ -107,6 +123,8 @@ set(CPACK_RPM_PACKAGE_DESCRIPTION "${CPACK_PACKAGE_DESCRIPTION}")
 set(CPACK_RPM_PACKAGE_REQUIRES
     "libcurl >= 7.74.0, openssl-libs >= 3.0.0, inih >= 55, cjson >= 1.7.15, expat >= 2.2.0, zlib")
 set(CPACK_RPM_POST_INSTALL_SCRIPT_FILE ${AGENT_PKG_SRC}/scripts/postinst)
+set(CPACK_RPM_PRE_UNINSTALL_SCRIPT_FILE ${AGENT_PKG_SRC}/scripts/prerm)
+set(CPACK_RPM_POST_UNINSTALL_SCRIPT_FILE ${AGENT_PKG_SRC}/scripts/postrm)
 set(CPACK_RPM_USER_FILELIST
     "%config(noreplace) %attr(0640,root,root) /etc/wcs-agent/agent.ini"
     "%dir %attr(0750,root,root) /etc/wcs-agent/conf.d"

@@ -413,12 +413,12 @@ asg_complete_lifecycle_action(struct awsapi *api, const char *hook, const char *
     if (rc != AGENT_OK)
         return rc;
     if (no_action)
-        log_info("autoscaling: no active lifecycle action for %s on hook %s of %s: nothing to "
-                 "complete (already completed, timed out, or not waiting)",
-                 instance_id, hook, asg);
+        log_debug("autoscaling: no active lifecycle action for %s on hook %s of %s: nothing to "
+                  "complete (already completed, timed out, or not waiting)",
+                  instance_id, hook, asg);
     else
-        log_info("autoscaling: completed lifecycle action %s for %s on hook %s of %s", result,
-                 instance_id, hook, asg);
+        log_debug("autoscaling: completed lifecycle action %s for %s on hook %s of %s", result,
+                  instance_id, hook, asg);
     if (already_done != NULL)
         *already_done = no_action;
     return AGENT_OK;
@@ -435,9 +435,9 @@ asg_record_heartbeat(struct awsapi *api, const char *hook, const char *asg, cons
     if (rc != AGENT_OK)
         return rc;
     if (no_action) {
-        log_info("autoscaling: no active lifecycle action for %s on hook %s of %s: no heartbeat "
-                 "needed",
-                 instance_id, hook, asg);
+        log_debug("autoscaling: no active lifecycle action for %s on hook %s of %s: no heartbeat "
+                  "needed",
+                  instance_id, hook, asg);
         return AGENT_ERR_ABSENT;
     }
     log_debug("autoscaling: heartbeat for %s on hook %s of %s", instance_id, hook, asg);

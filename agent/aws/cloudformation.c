@@ -118,15 +118,16 @@ cfn_signal_resource(struct awsapi *api, const char *stack, const char *logical_i
     q.idempotent = 0;
     q.expected = cfn_error_is_already_done;
     memset(&err, 0, sizeof(err));
-    /* SignalResource carries no reason, so it is kept in the local log only. */
-    log_info("cloudformation: signalling %s to %s of stack %s (unique id %s)%s%s", status,
-             logical_id, stack, unique_id, reason != NULL ? ": " : "", why);
+    /* SignalResource carries no reason, so it is kept in the local log only (shown by default). */
+    log_msg(success ? LOG_LVL_DEBUG : LOG_LVL_INFO,
+            "cloudformation: signalling %s to %s of stack %s (unique id %s)%s%s", status,
+            logical_id, stack, unique_id, reason != NULL ? ": " : "", why);
     buf_init(&reply, AWSAPI_MAX_RESPONSE);
     rc = awsapi_query(api, &q, &reply, &err);
     if (rc == AGENT_ERR_AWS && cfn_error_is_already_done(&err)) {
-        log_info("cloudformation: %s of stack %s takes no signal now (already signalled or no "
-                 "longer waiting)",
-                 logical_id, stack);
+        log_debug("cloudformation: %s of stack %s takes no signal now (already signalled or no "
+                  "longer waiting)",
+                  logical_id, stack);
         done = 1;
         rc = AGENT_OK;
         goto out;
@@ -136,7 +137,7 @@ cfn_signal_resource(struct awsapi *api, const char *stack, const char *logical_i
     rc = cfn_parse_empty_reply(reply.data != NULL ? reply.data : "", reply.len, "SignalResource");
     if (rc != AGENT_OK)
         goto out;
-    log_info("cloudformation: signalled %s to %s of stack %s", status, logical_id, stack);
+    log_debug("cloudformation: signalled %s to %s of stack %s", status, logical_id, stack);
 out:
     buf_cleanup(&reply);
     if (rc == AGENT_OK && already_done != NULL)

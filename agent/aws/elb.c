@@ -237,7 +237,7 @@ change_instance(struct awsapi *api, const char *action, int registering, const c
                   r.count);
     else if (!registering && r.listed)
         log_warnx("elb: %s: %s is still among the instances the reply lists", action, instance_id);
-    log_info("elb: %s %s %s", registering ? "registered" : "deregistered", instance_id, lb_name);
+    log_debug("elb: %s %s %s", registering ? "registered" : "deregistered", instance_id, lb_name);
 out:
     buf_cleanup(&reply);
     return rc;

@@ -203,9 +203,9 @@ change_targets(struct awsapi *api, const char *action, const char *done, const c
     if (rc != AGENT_OK)
         goto out;
     if (port > 0)
-        log_info("elbv2: %s %s port %d in %s", done, instance_id, port, tg_arn);
+        log_debug("elbv2: %s %s port %d in %s", done, instance_id, port, tg_arn);
     else
-        log_info("elbv2: %s %s in %s", done, instance_id, tg_arn);
+        log_debug("elbv2: %s %s in %s", done, instance_id, tg_arn);
 out:
     buf_cleanup(&reply);
     return rc;

@@ -377,7 +377,7 @@ canonical_query_append(struct buf *b, const char *query, const struct qextra *ex
             size_t s;
 
             for (s = 0; s < N_ITEMS(signer_query); s++) {
-                if (span_is(enc.data + params[k].koff, params[k].klen, signer_query[s])) {
+                if (span_is(buf_cstr(&enc) + params[k].koff, params[k].klen, signer_query[s])) {
                     log_errx("sigv4: the query to presign already has %s", signer_query[s]);
                     rc = AGENT_ERR_INVAL;
                     goto out;

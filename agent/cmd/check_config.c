@@ -11,7 +11,13 @@
 #include "node/discover.h"
 
 static const char usage[] = "usage: wcs-agent check-config\n"
-                            "list every configuration error; print the effective config\n";
+                            "list every configuration error; print the effective config\n"
+                            "\n"
+                            "options:\n"
+                            "  -h, --help            this help\n"
+                            "\n"
+                            "exit status:\n"
+                            "  0 valid, 1 failed, 64 usage error, 78 configuration error\n";
 
 static enum agent_rc
 check_config(const struct run_env *env)

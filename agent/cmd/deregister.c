@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "aws/elb.h"
 #include "aws/elbv2.h"
@@ -20,23 +21,21 @@ struct deregister_opts {
                           register.deregister_on_stop is true */
 };
 
-static const char usage[] = "usage: wcs-agent deregister [--wait] [--timeout SECONDS] [--on-stop]\n"
-                            "remove this instance from its load balancers (--on-stop: only when\n"
-                            "register.deregister_on_stop is true, for ExecStop)\n";
+static const char usage[] =
+    "usage: wcs-agent deregister [--wait] [--timeout SECONDS] [--on-stop]\n"
+    "remove this instance from its load balancers (one it is not in: 'not registered')\n"
+    "\n"
+    "options:\n"
+    "  --wait                until the targets are unused\n"
+    "  --timeout SECONDS     the longest wait (default 300)\n"
+    "  --on-stop             only when register.deregister_on_stop is true (ExecStop)\n"
+    "  -h, --help            this help\n"
+    "\n"
+    "exit status:\n"
+    "  0 deregistered or not registered, 1 a call failed, 64 usage error,\n"
+    "  75 temporary failure, 78 configuration error\n";
 
 #define DEREGISTER_POLL_MS 2000
-
-/*
- * 1 when a classic ELB describes the instance as not registered: DescribeInstanceHealth
- * answers for an instance named in the request even after it left, with the state
- * Unknown or the description "Instance is not currently registered with the LoadBalancer."
- */
-static int
-not_registered(const struct elb_instance_health *h)
-{
-    return strcmp(h->state, "Unknown") == 0 ||
-           strstr(h->description, "not currently registered") != NULL;
-}
 
 /* 1 when every registration is gone (target `unused`, instance off the classic ELB). */
 static enum agent_rc
@@ -70,13 +69,40 @@ all_gone(struct run_ctx *ctx, struct awsapi *api, int *gone, char *why, size_t c
         if (rc != AGENT_OK)
             return rc;
         /* An instance asked about by id is described even when no longer registered. */
-        if (not_registered(&h))
+        if (balancer_elb_not_registered(&h))
             continue;
         snprintf(why, cap, "%s: still listed (%s)", cfg->reg.classic_elb.items[i], h.state);
         *gone = 0;
         return AGENT_OK;
     }
     return AGENT_OK;
+}
+
+/*
+ * Records the deregistration in state.json, so `status` says so; a run's
+ * register step clears it.  Only when a state exists and no run holds the
+ * lock (a failure here is logged, never the command's failure).
+ */
+static void
+record_deregistered(const struct run_ctx *ctx)
+{
+    const char *dir = ctx->env->state_dir != NULL ? ctx->env->state_dir : ctx->cfg->agent.state_dir;
+    struct state st;
+    int fd = -1;
+
+    if (state_load(dir, &st) != AGENT_OK)
+        return; /* no run recorded here: nothing to note */
+    if (state_lock(dir, &fd) != AGENT_OK) {
+        log_info("deregister: not recorded in the state file (a run holds the lock, or no state)");
+        return;
+    }
+    if (state_load(dir, &st) == AGENT_OK &&
+        strcmp(st.instance_id, ctx->disc.facts.instance_id) == 0) {
+        clock_rfc3339(clock_now(), st.deregistered);
+        if (state_save(dir, &st) != AGENT_OK)
+            log_warnx("deregister: could not record the deregistration in the state file");
+    }
+    close(fd);
 }
 
 static enum agent_rc
@@ -122,6 +148,8 @@ deregister_command(const struct run_env *env, const struct deregister_opts *o)
         log_errx("deregister: %s", why);
     if (rc == AGENT_OK)
         rc = run_aws(&ctx, &api);
+    if (rc == AGENT_OK)
+        record_deregistered(&ctx);
     if (rc != AGENT_OK || !o->wait)
         goto out;
     deadline_in(&dl,

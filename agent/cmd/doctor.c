@@ -679,8 +679,14 @@ print_json(const struct check_out *outs, int failed)
 }
 
 static const char usage[] = "usage: wcs-agent doctor [--json]\n"
-                            "  read-only diagnosis of this node's set-up; exit 0 when no check "
-                            "fails, 1 otherwise\n";
+                            "  read-only diagnosis of this node's set-up\n"
+                            "\n"
+                            "options:\n"
+                            "  --json                the checks as one JSON document\n"
+                            "  -h, --help            this help\n"
+                            "\n"
+                            "exit status:\n"
+                            "  0 no check fails, 1 a check fails, 64 usage error\n";
 
 int
 cmd_doctor(const struct run_env *env, int argc, char **argv)

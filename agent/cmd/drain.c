@@ -16,12 +16,27 @@ static const char drain_usage[] =
     "  deregister, wait until drain.until holds (at most --timeout, default\n"
     "  drain.timeout), licence release when configured, complete a pending\n"
     "  terminate lifecycle action.  SIGTERM or SIGINT ends the wait early.\n"
-    "  exit 0 drained or timed out, 1 a step failed, 75 another drain is running\n";
+    "\n"
+    "options:\n"
+    "  --timeout SECONDS     the longest wait (default drain.timeout)\n"
+    "  --reason TEXT         recorded as the drain's reason\n"
+    "  -h, --help            this help\n"
+    "\n"
+    "exit status:\n"
+    "  0 drained or timed out, 1 a step failed, 64 usage error,\n"
+    "  75 another drain is running, 78 configuration error\n";
 
 static const char undrain_usage[] =
     "usage: wcs-agent undrain\n"
     "  cancel a running drain or return a drained node to service: clear the\n"
-    "  forced CDN state, register again, record the drain as cancelled\n";
+    "  forced CDN state, register again, record the drain as cancelled\n"
+    "\n"
+    "options:\n"
+    "  -h, --help            this help\n"
+    "\n"
+    "exit status:\n"
+    "  0 back in service, 1 a step failed, 64 usage error, 75 temporary failure,\n"
+    "  78 configuration error\n";
 
 static volatile sig_atomic_t stop_signal;
 

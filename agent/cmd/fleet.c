@@ -445,12 +445,19 @@ one_pass(struct run_ctx *ctx, struct awsapi *api, int json, int watch)
     return status;
 }
 
-static const char usage[] = "usage: wcs-agent fleet [--json] [--watch]\n"
-                            "  every target of register.target_group / register.classic_elb:\n"
-                            "  health, lifecycle state, wcs-agent:result tag and stats page\n"
-                            "  (fleet.stats_url, 2 s each, in parallel); totals and spread\n"
-                            "  --json    one document (design.md 8.7)\n"
-                            "  --watch   refresh in place every 5 s until interrupted\n";
+static const char usage[] =
+    "usage: wcs-agent fleet [--json] [--watch]\n"
+    "  every target of register.target_group / register.classic_elb:\n"
+    "  health, lifecycle state, wcs-agent:result tag and stats page\n"
+    "  (fleet.stats_url, 2 s each, in parallel); totals and spread\n"
+    "\n"
+    "options:\n"
+    "  --json                one document (design.md 8.7)\n"
+    "  --watch               refresh in place every 5 s until interrupted\n"
+    "  -h, --help            this help\n"
+    "\n"
+    "exit status:\n"
+    "  0 shown, 1 failed, 64 usage error, 75 temporary failure, 78 configuration error\n";
 
 int
 cmd_fleet(const struct run_env *env, int argc, char **argv)

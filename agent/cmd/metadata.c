@@ -14,8 +14,16 @@
 #include "core/str.h"
 #include "node/discover.h"
 
-static const char usage[] = "usage: wcs-agent metadata [--json] [PATH]\n"
-                            "the instance facts from IMDSv2, or the raw value under PATH\n";
+static const char usage[] =
+    "usage: wcs-agent metadata [--json] [PATH]\n"
+    "the instance facts from IMDSv2, or the raw value under PATH\n"
+    "\n"
+    "options:\n"
+    "  --json                the facts as one JSON object\n"
+    "  -h, --help            this help\n"
+    "\n"
+    "exit status:\n"
+    "  0 ok, 1 failed, 64 usage error, 75 temporary failure, 78 configuration error\n";
 
 struct fact_row {
     const char *name;

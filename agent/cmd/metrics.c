@@ -24,7 +24,14 @@ static const char usage[] =
     "  publish Connections, ConnectionsWebsocket, StreamsIn, StreamsViewers, PortsMediaFree,\n"
     "  CpuLoad, Draining and CertificateDaysLeft to CloudWatch (metrics.namespace) with the\n"
     "  AutoScalingGroupName dimension, every metrics.period seconds until stopped\n"
-    "  --once   one period, then exit (0 published, 1 refused, 75 temporary failure)\n";
+    "\n"
+    "options:\n"
+    "  --once                one period, then exit\n"
+    "  -h, --help            this help\n"
+    "\n"
+    "exit status:\n"
+    "  0 published (or stopped), 1 refused, 64 usage error, 75 temporary failure,\n"
+    "  78 configuration error\n";
 
 int
 cmd_metrics(const struct run_env *env, int argc, char **argv)

@@ -18,8 +18,15 @@
 #include "node/discover.h"
 #include "node/state.h"
 
-static const char usage[] = "usage: wcs-agent seal\n"
-                            "prepare the instance for Create Image\n";
+static const char usage[] =
+    "usage: wcs-agent seal\n"
+    "prepare the instance for Create Image\n"
+    "\n"
+    "options:\n"
+    "  -h, --help            this help\n"
+    "\n"
+    "exit status:\n"
+    "  0 sealed, 1 something could not be removed, 64 usage error, 78 configuration error\n";
 
 /* Removes a tree below dfd/name without following symbolic links. */
 static enum agent_rc

@@ -21,8 +21,19 @@ struct status_opts {
     int64_t timeout_s; /* with wait: at most this long */
 };
 
-static const char usage[] = "usage: wcs-agent status [--json] [--wait] [--timeout SECONDS]\n"
-                            "the last or current run, step by step\n";
+static const char usage[] =
+    "usage: wcs-agent status [--json] [--wait] [--timeout SECONDS]\n"
+    "the last or current run, step by step\n"
+    "\n"
+    "options:\n"
+    "  --json                the state document\n"
+    "  --wait                wait for a run in progress to end\n"
+    "  --timeout SECONDS     the longest wait (default 600)\n"
+    "  -h, --help            this help\n"
+    "\n"
+    "exit status:\n"
+    "  0 the last run succeeded, 1 it failed, 3 no run recorded, 4 a run in progress,\n"
+    "  64 usage error, 78 configuration error\n";
 
 static void
 print_counts(const char *label, const struct state_counts *c)
@@ -90,6 +101,10 @@ print_table(const struct state *st, int running, int interrupted)
         printf("restart pending: %s changed (the next `wcs-agent run` restarts WCS)\n", why);
     }
     print_drain(&st->drain);
+    if (st->deregistered[0] != '\0')
+        printf("deregistered: since %s (wcs-agent deregister); `wcs-agent run` registers the node "
+               "again\n",
+               st->deregistered);
 }
 
 static enum agent_rc

@@ -11,8 +11,15 @@
 #define AGENT_INIH_VERSION "unknown"
 #endif
 
-static const char usage[] = "usage: wcs-agent version\n"
-                            "program and library versions\n";
+static const char usage[] =
+    "usage: wcs-agent version\n"
+    "program and library versions (wcs-agent --version: the program's only)\n"
+    "\n"
+    "options:\n"
+    "  -h, --help            this help\n"
+    "\n"
+    "exit status:\n"
+    "  0 ok, 64 usage error\n";
 
 int
 cmd_version(const struct run_env *env, int argc, char **argv)

@@ -37,7 +37,14 @@ static const char usage_text[] =
     "  reads the target lifecycle state, Spot and rebalance notices from IMDS and\n"
     "  the stats page; drains on scale-in, Spot, Standby (drain.on_standby) and\n"
     "  rebalance (drain.on_rebalance); undrains on a return to InService after\n"
-    "  Standby; SIGTERM drains within drain.stop_timeout, then exits 0\n";
+    "  Standby; SIGTERM drains within drain.stop_timeout, then exits 0\n"
+    "\n"
+    "options:\n"
+    "  -h, --help            this help\n"
+    "\n"
+    "exit status:\n"
+    "  0 stopped by SIGTERM (after draining), 1 failed, 64 usage error,\n"
+    "  78 configuration error\n";
 
 static volatile sig_atomic_t got_term;
 

@@ -519,7 +519,7 @@ fileio_remove_stale_temps(const char *path)
         if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode))
             continue;
         if (unlinkat(dirfd(d), e->d_name, 0) == 0)
-            log_info("removed %s/%s, left by an interrupted run", dir, e->d_name);
+            log_debug("removed %s/%s, left by an interrupted run", dir, e->d_name);
         else
             log_err("cannot remove %s/%s", dir, e->d_name);
     }

@@ -66,6 +66,12 @@ log_set_step(const char *step)
     log_step = step;
 }
 
+const char *
+log_get_step(void)
+{
+    return log_step;
+}
+
 int
 log_enabled(enum log_level lvl)
 {
@@ -378,8 +384,15 @@ write_line(const char *p, size_t n)
     }
 }
 
+/* The fields of a step's progress line (log_step_progress), or NULL. */
+struct progress {
+    const char *result;
+    long long duration_ms;
+    const char *detail; /* already redacted */
+};
+
 static void
-emit(enum log_level lvl, const char *msg)
+emit_line(enum log_level lvl, const char *msg, const struct progress *pg)
 {
     struct buf line;
     char ts[32];
@@ -413,6 +426,12 @@ emit(enum log_level lvl, const char *msg)
             buf_puts(&line, "null");
         buf_puts(&line, ",\"msg\":");
         put_json_string(&line, red);
+        if (pg != NULL) {
+            buf_puts(&line, ",\"result\":");
+            put_json_string(&line, pg->result);
+            buf_printf(&line, ",\"duration_ms\":%lld,\"detail\":", pg->duration_ms);
+            put_json_string(&line, pg->detail);
+        }
         buf_puts(&line, "}\n");
     } else {
         if (log_journal)
@@ -458,6 +477,42 @@ void
 log_last_error_clear(void)
 {
     last_error[0] = '\0';
+}
+
+static void
+emit(enum log_level lvl, const char *msg)
+{
+    emit_line(lvl, msg, NULL);
+}
+
+void
+log_step_progress(const char *result, long long duration_ms, const char *detail)
+{
+    struct progress pg;
+    char *red, *msg;
+    size_t n;
+
+    if (!log_enabled(LOG_LVL_INFO))
+        return;
+    red = redact_n(detail, strlen(detail));
+    if (red == NULL)
+        return;
+    n = strlen(result) + strlen(red) + 48;
+    msg = malloc(n);
+    if (msg != NULL) {
+        /* Text: the whole line; JSON: msg is the short form, the rest are fields. */
+        if (log_fmt == LOG_FMT_JSON)
+            snprintf(msg, n, "%s", result);
+        else
+            snprintf(msg, n, "%s (%lld ms)%s%s", result, duration_ms, red[0] != '\0' ? ": " : "",
+                     red);
+        pg.result = result;
+        pg.duration_ms = duration_ms;
+        pg.detail = red;
+        emit_line(LOG_LVL_INFO, msg, &pg);
+        str_free_secret(msg);
+    }
+    str_free_secret(red);
 }
 
 static void vlog(enum log_level lvl, int with_errno, int saved_errno, const char *fmt, va_list ap)

@@ -42,6 +42,9 @@ void log_set_fd(int fd);
 /* The step that later lines belong to (a static string), or NULL. */
 void log_set_step(const char *step);
 
+/* The step set with log_set_step(), or NULL. */
+const char *log_get_step(void);
+
 /* 1 when a message at this level would be written. */
 int log_enabled(enum log_level lvl);
 
@@ -85,6 +88,14 @@ enum agent_rc log_redact_add(const void *value, size_t len);
 
 /* Forgets (and wipes) every registered value. */
 void log_redact_clear(void);
+
+/*
+ * The progress line of a finished step, at info level (the step is the one
+ * set with log_set_step): text "STEP: RESULT (N ms): DETAIL"; in JSON, msg
+ * is RESULT and "result", "duration_ms" and "detail" are fields of their
+ * own.  detail is redacted like every message.
+ */
+void log_step_progress(const char *result, long long duration_ms, const char *detail);
 
 /*
  * A malloc'd copy of s with every registered secret replaced by "***";

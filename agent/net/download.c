@@ -279,10 +279,10 @@ log_progress(struct sink *s)
     long long have = s->got + (s->mode == SINK_APPEND ? s->resume_from : 0);
 
     if (s->total > 0)
-        log_info("%s: downloaded %.1f MiB of %.1f MiB", s->what, (double)have / MIB,
-                 (double)s->total / MIB);
+        log_debug("%s: downloaded %.1f MiB of %.1f MiB", s->what, (double)have / MIB,
+                  (double)s->total / MIB);
     else
-        log_info("%s: downloaded %.1f MiB", s->what, (double)have / MIB);
+        log_debug("%s: downloaded %.1f MiB", s->what, (double)have / MIB);
 }
 
 static int
@@ -428,8 +428,8 @@ download(const struct download_opts *o, const struct paths *P, struct download_r
         if (rc != AGENT_OK)
             goto out;
         if (strcmp(got_sha, o->want_sha256) == 0) {
-            log_info("%s: %s already holds the wanted build (sha256 %.12s...)", o->what, P->file,
-                     o->want_sha256);
+            log_debug("%s: %s already holds the wanted build (sha256 %.12s...)", o->what, P->file,
+                      o->want_sha256);
             memcpy(res->sha256, got_sha, sizeof(res->sha256));
             snprintf(res->etag, sizeof(res->etag), "%s", o->etag_in != NULL ? o->etag_in : "");
             snprintf(res->last_modified, sizeof(res->last_modified), "%s",
@@ -437,7 +437,7 @@ download(const struct download_opts *o, const struct paths *P, struct download_r
             rc = AGENT_OK;
             goto out;
         }
-        log_info("%s: %s does not match update.sha256; downloading again", o->what, P->file);
+        log_debug("%s: %s does not match update.sha256; downloading again", o->what, P->file);
         remove_file(o->what, P->file);
         have_cache = 0;
     }
@@ -475,8 +475,8 @@ download(const struct download_opts *o, const struct paths *P, struct download_r
             snprintf(h_ifr, sizeof(h_ifr), "If-Range: %s", ifr);
             hdrs[nh++] = h_range;
             hdrs[nh++] = h_ifr;
-            log_info("%s: resuming the download of %s at %.1f MiB", o->what, logurl,
-                     (double)part / MIB);
+            log_debug("%s: resuming the download of %s at %.1f MiB", o->what, logurl,
+                      (double)part / MIB);
         } else if (have_cache &&
                    (header_value_ok(o->etag_in) || header_value_ok(o->last_modified_in))) {
             if (header_value_ok(o->etag_in)) {
@@ -488,9 +488,9 @@ download(const struct download_opts *o, const struct paths *P, struct download_r
                 hdrs[nh++] = h_ims;
             }
             conditional = 1;
-            log_info("%s: checking %s for a newer tarball", o->what, logurl);
+            log_debug("%s: checking %s for a newer tarball", o->what, logurl);
         } else {
-            log_info("%s: downloading %s", o->what, logurl);
+            log_debug("%s: downloading %s", o->what, logurl);
         }
         hdrs[nh] = NULL;
 
@@ -585,7 +585,7 @@ download(const struct download_opts *o, const struct paths *P, struct download_r
             if (res->last_modified[0] == '\0')
                 snprintf(res->last_modified, sizeof(res->last_modified), "%s",
                          o->last_modified_in != NULL ? o->last_modified_in : "");
-            log_info("%s: %s not modified (HTTP 304); using the cached tarball", o->what, logurl);
+            log_debug("%s: %s not modified (HTTP 304); using the cached tarball", o->what, logurl);
             rc = download_sha256_file(o->what, P->file, res->sha256);
             goto out;
         }
@@ -640,9 +640,9 @@ download(const struct download_opts *o, const struct paths *P, struct download_r
         copy_validator(&resp, "Last-Modified", res->last_modified, sizeof(res->last_modified));
         memcpy(res->sha256, got_sha, sizeof(res->sha256));
         res->downloaded = 1;
-        log_info("%s: downloaded %s (%.1f MiB in %.1f s, sha256 %s)", o->what, logurl,
-                 (double)(s.got + (s.mode == SINK_APPEND ? part : 0)) / MIB,
-                 (double)(clock_mono_ms() - t0) / 1000.0, got_sha);
+        log_debug("%s: downloaded %s (%.1f MiB in %.1f s, sha256 %s)", o->what, logurl,
+                  (double)(s.got + (s.mode == SINK_APPEND ? part : 0)) / MIB,
+                  (double)(clock_mono_ms() - t0) / 1000.0, got_sha);
         rc = AGENT_OK;
         goto out;
     }

@@ -1,6 +1,7 @@
 #include "node/balancer.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "aws/elb.h"
 #include "aws/elbv2.h"
@@ -25,6 +26,48 @@ failure(struct awsapi *api, enum agent_rc rc, const char *action, const char *ta
         snprintf(why, cap, "%s %s: %s", action, target, agent_rc_str(rc));
 }
 
+/*
+ * 1 when a classic ELB describes the instance as not registered: DescribeInstanceHealth
+ * answers for an instance named in the request even after it left, with the state
+ * Unknown or the description "Instance is not currently registered with the LoadBalancer."
+ */
+int
+balancer_elb_not_registered(const struct elb_instance_health *h)
+{
+    return strcmp(h->state, "Unknown") == 0 ||
+           strstr(h->description, "not currently registered") != NULL;
+}
+
+/*
+ * Before a deregistration: *registered 0 when the balancer no longer has the
+ * instance (target `unused`; off the classic ELB), so the call is skipped and
+ * the log says "not registered".
+ */
+static enum agent_rc
+is_registered(struct awsapi *api, const char *tg, const char *lb, const char *id, int port,
+              int *registered)
+{
+    struct elbv2_target_health th;
+    struct elb_instance_health eh;
+    enum agent_rc rc;
+
+    *registered = 1;
+    if (tg != NULL) {
+        rc = elbv2_describe_target_health(api, tg, id, port, &th);
+        if (rc == AGENT_OK)
+            *registered = strcmp(th.state, "unused") != 0;
+        return rc;
+    }
+    rc = elb_describe_instance_health(api, lb, id, &eh);
+    if (rc == AGENT_ERR_ABSENT) {
+        *registered = 0;
+        return AGENT_OK;
+    }
+    if (rc == AGENT_OK)
+        *registered = !balancer_elb_not_registered(&eh);
+    return rc;
+}
+
 static enum agent_rc
 change(struct run_ctx *ctx, int add, char *why, size_t cap)
 {
@@ -44,18 +87,32 @@ change(struct run_ctx *ctx, int add, char *why, size_t cap)
     }
     for (i = 0; i < cfg->reg.target_group.n; i++) {
         const char *tg = cfg->reg.target_group.items[i];
+        int registered = 1;
 
+        if (!add && is_registered(api, tg, NULL, id, cfg->reg.port, &registered) == AGENT_OK &&
+            !registered) {
+            log_info("deregister: %s not registered with %s (port %d)", id, tg, cfg->reg.port);
+            continue;
+        }
         rc = add ? elbv2_register_targets(api, tg, id, cfg->reg.port)
                  : elbv2_deregister_targets(api, tg, id, cfg->reg.port);
         if (rc != AGENT_OK) {
             failure(api, rc, add ? "RegisterTargets" : "DeregisterTargets", tg, why, cap);
             return rc;
         }
-        log_info("%s: %s %s %s (port %d)", add ? "register" : "deregister", id,
-                 add ? "added to" : "removed from", tg, cfg->reg.port);
+        /* A run's register step has its progress line: the detail is for -v. */
+        log_msg(add ? LOG_LVL_DEBUG : LOG_LVL_INFO, "%s: %s %s %s (port %d)",
+                add ? "register" : "deregister", id, add ? "added to" : "removed from", tg,
+                cfg->reg.port);
     }
     for (i = 0; i < cfg->reg.classic_elb.n; i++) {
         const char *lb = cfg->reg.classic_elb.items[i];
+        int registered = 1;
+
+        if (!add && is_registered(api, NULL, lb, id, 0, &registered) == AGENT_OK && !registered) {
+            log_info("deregister: %s not registered with classic ELB %s", id, lb);
+            continue;
+        }
 
         rc = add ? elb_register_instance(api, lb, id) : elb_deregister_instance(api, lb, id);
         if (rc != AGENT_OK) {
@@ -65,8 +122,8 @@ change(struct run_ctx *ctx, int add, char *why, size_t cap)
                     lb, why, cap);
             return rc;
         }
-        log_info("%s: %s %s classic ELB %s", add ? "register" : "deregister", id,
-                 add ? "added to" : "removed from", lb);
+        log_msg(add ? LOG_LVL_DEBUG : LOG_LVL_INFO, "%s: %s %s classic ELB %s",
+                add ? "register" : "deregister", id, add ? "added to" : "removed from", lb);
     }
     return AGENT_OK;
 }

@@ -338,6 +338,8 @@ state_to_json(const struct state *st, struct buf *out)
             }
         }
     }
+    if (st->deregistered[0] != '\0')
+        ok &= add_text(root, "deregistered", st->deregistered, 0);
     if (!ok)
         goto out;
     text = cJSON_Print(root);
@@ -442,6 +444,7 @@ state_from_json(const char *json, size_t len, struct state *st)
     }
     ok &= get_int(root, "version", 1, 1, &v) && v == STATE_VERSION;
     ok &= get_text(root, "instance_id", tmp.instance_id, sizeof(tmp.instance_id));
+    ok &= get_text(root, "deregistered", tmp.deregistered, sizeof(tmp.deregistered));
 
     run = cJSON_GetObjectItemCaseSensitive(root, "run");
     if (cJSON_IsObject(run)) {

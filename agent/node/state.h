@@ -153,6 +153,9 @@ struct state {
          */
         unsigned restart;
     } pending;
+
+    /* When `deregister` took the node out of its load balancers; "" once registered again. */
+    char deregistered[32];
 };
 
 /* "discover", ... for a step; NULL out of range. */

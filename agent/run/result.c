@@ -134,7 +134,7 @@ result_publish(struct run_ctx *ctx, enum step_id failed_at, double seconds)
     rc = ec2_create_tag(api, ctx->disc.facts.instance_id, RESULT_TAG_KEY, value);
     if (rc == AGENT_OK) {
         snprintf(ctx->st.result_tag, sizeof(ctx->st.result_tag), "%s", value);
-        log_info("tagged %s %s", ctx->disc.facts.instance_id, RESULT_TAG_KEY);
+        log_debug("tagged %s %s", ctx->disc.facts.instance_id, RESULT_TAG_KEY);
     } else {
         log_warnx("cannot tag %s %s (%s); going on", ctx->disc.facts.instance_id, RESULT_TAG_KEY,
                   agent_rc_str(rc));

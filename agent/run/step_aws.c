@@ -354,6 +354,7 @@ step_register(struct run_ctx *ctx, struct state_step *rec)
             return rc;
         }
     }
+    ctx->st.deregistered[0] = '\0'; /* registered again */
     snprintf(detail, sizeof(detail), "%zu target group%s (port %d), %zu classic ELB%s%s",
              cfg->reg.target_group.n, cfg->reg.target_group.n == 1 ? "" : "s", cfg->reg.port,
              cfg->reg.classic_elb.n, cfg->reg.classic_elb.n == 1 ? "" : "s",
@@ -556,8 +557,8 @@ run_heartbeat(void *arg)
             h.heartbeat_timeout_s >= 30)
             ctx->hb_period_ms = (int64_t)h.heartbeat_timeout_s * 1000 / 3;
         else
-            log_info("heartbeat: HeartbeatTimeout of %s unknown: every %d s", hook,
-                     HEARTBEAT_DEFAULT_PERIOD_MS / 1000);
+            log_debug("heartbeat: HeartbeatTimeout of %s unknown: every %d s", hook,
+                      HEARTBEAT_DEFAULT_PERIOD_MS / 1000);
         ctx->hb_state = 1;
     }
     rc = asg_record_heartbeat(api, hook, ctx->asg, ctx->disc.facts.instance_id);
@@ -565,8 +566,8 @@ run_heartbeat(void *arg)
         log_debug("heartbeat: %s of %s", hook, ctx->asg);
     } else {
         ctx->hb_state = 2;
-        log_info("heartbeat: stopped (%s)",
-                 rc == AGENT_ERR_ABSENT ? "no action waiting" : agent_rc_str(rc));
+        log_debug("heartbeat: stopped (%s)",
+                  rc == AGENT_ERR_ABSENT ? "no action waiting" : agent_rc_str(rc));
     }
     return AGENT_OK;
 }

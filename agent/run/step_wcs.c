@@ -29,18 +29,17 @@
 void
 run_plan(const char *step, const char *fmt, ...)
 {
+    const char *was = log_get_step();
     struct buf b;
     va_list ap;
-    char *red;
 
     buf_init(&b, 4 * 1024 * 1024);
     va_start(ap, fmt);
     if (buf_vprintf(&b, fmt, ap) == AGENT_OK) {
-        red = log_redact(buf_cstr(&b));
-        if (red != NULL) {
-            printf("%-9s %s\n", step, red);
-            free(red);
-        }
+        /* Progress: stderr, through the logger (redacted, text or JSON). */
+        log_set_step(step);
+        log_info("%s", buf_cstr(&b));
+        log_set_step(was);
     }
     va_end(ap);
     buf_cleanup(&b);
@@ -70,18 +69,15 @@ sweep_with_bak(const char *path)
         fileio_remove_stale_temps(bak);
 }
 
-/* Prints a diff in a dry run, one plan line per diff line (secrets masked). */
+/* A dry run's diff: plain on stdout, so it can be piped to patch(1) (secrets masked). */
 static void
-plan_diff(const char *step, const struct buf *diff)
+plan_diff(const struct buf *diff)
 {
-    const char *p = buf_cstr(diff), *nl;
+    char *red = log_redact(buf_cstr(diff));
 
-    while (*p != '\0') {
-        nl = strchr(p, '\n');
-        run_plan(step, "%.*s", (int)(nl != NULL ? nl - p : (long)strlen(p)), p);
-        if (nl == NULL)
-            break;
-        p = nl + 1;
+    if (red != NULL) {
+        fputs(red, stdout);
+        free(red);
     }
 }
 
@@ -145,7 +141,7 @@ step_configure(struct run_ctx *ctx, struct state_step *rec)
         str_sha256_hex(dump.data, dump.len, ctx->st.applied.config_sha256);
     if (ctx->opts->dry_run) {
         if (changed || heap_changed)
-            plan_diff("configure", &diff);
+            plan_diff(&diff);
         else
             run_plan("configure", "no change to %s%s", props,
                      strcmp(cfg->wcs.heap, "keep") != 0 ? " or wcs-core.properties" : "");
@@ -277,8 +273,8 @@ step_tls(struct run_ctx *ctx, struct state_step *rec)
     snprintf(ctx->st.applied.certificate_not_after, sizeof(ctx->st.applied.certificate_not_after),
              "%s", info.not_after);
     if (same && !ctx->opts->force) {
-        snprintf(detail, sizeof(detail), "keystore holds %s (%d days left)", info.subject,
-                 info.days_left);
+        snprintf(detail, sizeof(detail), "keystore holds %s (%d day%s left)", info.subject,
+                 info.days_left, info.days_left == 1 ? "" : "s");
         state_step_set_detail(rec, detail);
         rec->result = STEP_RESULT_OK;
         if (ctx->opts->dry_run)
@@ -303,8 +299,8 @@ step_tls(struct run_ctx *ctx, struct state_step *rec)
         state_step_set_error(rec, "cannot write the keystore");
         goto out;
     }
-    snprintf(detail, sizeof(detail), "keystore written: %s, expires %s (%d days)", info.subject,
-             info.not_after, info.days_left);
+    snprintf(detail, sizeof(detail), "keystore written: %s, expires %s (%d day%s)", info.subject,
+             info.not_after, info.days_left, info.days_left == 1 ? "" : "s");
     state_step_set_detail(rec, detail);
     rec->result = STEP_RESULT_CHANGED;
 out:

@@ -178,8 +178,7 @@ print_progress(const struct state_step *rec)
     const char *text = rec->result == STEP_RESULT_FAILED ? rec->error : rec->detail;
 
     /* The step's name is the line's step field (the "discover: " prefix in text). */
-    log_info("%s (%lld ms)%s%s", state_step_result_str(rec->result), (long long)rec->duration_ms,
-             text[0] != '\0' ? ": " : "", text);
+    log_step_progress(state_step_result_str(rec->result), (long long)rec->duration_ms, text);
 }
 
 static enum agent_rc
@@ -211,7 +210,7 @@ plan_run(struct run_ctx *ctx)
     if (state_load(ctx->state_dir, &ctx->st) != AGENT_OK ||
         strcmp(ctx->st.instance_id, ctx->disc.facts.instance_id) != 0)
         state_init(&ctx->st);
-    printf("plan for %s (nothing is changed)\n", ctx->disc.facts.instance_id);
+    log_info("plan for %s (nothing is changed; file diffs on stdout)", ctx->disc.facts.instance_id);
     for (i = STEP_SECRETS; i < STEP__MAX; i++) {
         struct state_step rec;
 
@@ -291,8 +290,27 @@ signal_without_state(struct run_ctx *ctx, enum agent_rc state_rc)
     return state_rc;
 }
 
+static enum agent_rc run_pipeline(const struct run_env *env, const struct run_opts *opts,
+                                  int *pending);
+
 enum agent_rc
 steps_run(const struct run_env *env, const struct run_opts *opts)
+{
+    return run_pipeline(env, opts, NULL);
+}
+
+enum agent_rc
+steps_plan(const struct run_env *env, const struct run_opts *opts, int *pending)
+{
+    struct run_opts o = *opts;
+
+    o.dry_run = 1;
+    *pending = 0;
+    return run_pipeline(env, &o, pending);
+}
+
+static enum agent_rc
+run_pipeline(const struct run_env *env, const struct run_opts *opts, int *pending)
 {
     struct run_ctx ctx;
     enum agent_rc rc, failed_rc = AGENT_OK;
@@ -316,6 +334,8 @@ steps_run(const struct run_env *env, const struct run_opts *opts)
     deadline_in(&ctx.deadline, ctx.cfg->agent.deadline_s * 1000);
     if (opts->dry_run) {
         rc = plan_run(&ctx);
+        if (pending != NULL)
+            *pending = ctx.changed != 0;
         goto out;
     }
     /* From here SIGTERM and SIGINT stop the step in progress; failure is still signalled. */

@@ -28,4 +28,11 @@ enum agent_rc steps_parse_list(const char *list, const char *option, unsigned *m
  */
 enum agent_rc steps_run(const struct run_env *env, const struct run_opts *opts);
 
+/*
+ * `plan` (`run --dry-run`): file diffs on stdout, everything else on
+ * stderr; *pending is 1 when a step would change something (update,
+ * configure, licence, tls, service), for --detailed-exitcode.
+ */
+enum agent_rc steps_plan(const struct run_env *env, const struct run_opts *opts, int *pending);
+
 #endif

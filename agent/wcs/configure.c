@@ -409,7 +409,7 @@ wcs_configure_commit(const char *label, const char *real, const struct stat *st,
         rc = fileio_write_atomic(real, new->data, new->len, st->st_mode & 07777, FILEIO_KEEP_MODE);
         if (rc != AGENT_OK)
             return rc;
-        log_info("configure: %s updated (previous version in %s.bak)", real, real);
+        log_debug("configure: %s updated (previous version in %s.bak)", real, real);
     }
     *changed = 1;
     return AGENT_OK;

@@ -39,9 +39,9 @@ wcs_licence_activate(const char *const *argv, const void *key, size_t len, int64
     o.stdin_data = key;
     o.stdin_len = len;
     o.timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
-    log_info("licence: running %s", argv[0]);
+    log_debug("licence: running %s", argv[0]);
     rc = wcs_run_command("licence", &o, 0, NULL, reason, cap);
     if (rc == AGENT_OK)
-        log_info("licence: activated");
+        log_debug("licence: activated");
     return rc;
 }

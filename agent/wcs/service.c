@@ -228,6 +228,6 @@ wcs_service_restart(const char *const *argv, int64_t timeout_ms, char *reason, s
     o.timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
     rc = wcs_run_command("service: restart", &o, 0, NULL, reason, cap);
     if (rc == AGENT_OK)
-        log_info("service: %s: WCS restarted", argv[0]);
+        log_debug("service: %s: WCS restarted", argv[0]);
     return rc;
 }

@@ -446,8 +446,8 @@ wcs_wait_ready(const char *url, const struct stats_cond *conds, size_t n, int64_
     http_response_init(&resp, STATS_BODY_MAX);
     snprintf(last, sizeof(last), "not polled yet");
     began = clock_mono_ms();
-    log_info("ready: waiting for %s (every %lld ms, at most %lld ms)", url, (long long)interval_ms,
-             (long long)timeout_ms);
+    log_debug("ready: waiting for %s (every %lld ms, at most %lld ms)", url, (long long)interval_ms,
+              (long long)timeout_ms);
 
     for (;;) {
         start = clock_mono_ms();
@@ -469,8 +469,9 @@ wcs_wait_ready(const char *url, const struct stats_cond *conds, size_t n, int64_
         r = poll_once(url, per_poll < left ? per_poll : left, conds, n, &resp, why, sizeof(why));
         polls++;
         if (r > 0) {
-            log_info("ready: %s answered after %lld ms (%lld polls)", url,
-                     (long long)(clock_mono_ms() - began), (long long)polls);
+            log_debug("ready: %s answered after %lld ms (%lld poll%s)", url,
+                      (long long)(clock_mono_ms() - began), (long long)polls,
+                      polls == 1 ? "" : "s");
             rc = AGENT_OK;
             goto out;
         }
@@ -483,7 +484,7 @@ wcs_wait_ready(const char *url, const struct stats_cond *conds, size_t n, int64_
         }
         log_debug("ready: not ready: %s", why);
         if (strcmp(why, last) != 0) {
-            log_info("ready: not ready yet: %s", why);
+            log_debug("ready: not ready yet: %s", why);
             snprintf(last, sizeof(last), "%s", why);
         }
         /* The next poll starts one interval after this one started. */

@@ -183,7 +183,7 @@ remove_stale_unpacks(const char *cache_dir)
             continue;
         if (snprintf(path, sizeof(path), "%s/%s", cache_dir, e->d_name) >= (int)sizeof(path))
             continue;
-        log_info("update: removing %s left by an earlier run", path);
+        log_debug("update: removing %s left by an earlier run", path);
         rm_tree(path);
     }
     closedir(d);
@@ -250,7 +250,7 @@ run_installer(const struct wcs_update_opts *o, const char *dir, int *already,
     so.cwd = dir;
     so.timeout_ms = deadline_cap_ms(o->deadline, tmo);
     so.output_max = INSTALL_OUTPUT_MAX;
-    log_info("update: running ./install.sh -silent in %s", dir);
+    log_debug("update: running ./install.sh -silent in %s", dir);
     rc = spawn_run(&so, &r);
     if (rc == AGENT_ERR_TIMEOUT) {
         log_lines("install.sh", &r.output, LOG_LVL_WARN, INSTALL_TAIL_LINES);
@@ -265,13 +265,13 @@ run_installer(const struct wcs_update_opts *o, const char *dir, int *already,
     if (r.exited && r.exit_code == 0) {
         log_lines("install.sh", &r.output, LOG_LVL_DEBUG, 0);
         spawn_last_line(&r.output, line, sizeof(line));
-        log_info("update: install.sh finished%s%s", line[0] != '\0' ? ": " : "", line);
+        log_debug("update: install.sh finished%s%s", line[0] != '\0' ? ": " : "", line);
         goto out;
     }
     if (r.exited && r.exit_code == 1 && r.output.data != NULL &&
         strstr(r.output.data, "already installed") != NULL) {
         log_lines("install.sh", &r.output, LOG_LVL_DEBUG, 0);
-        log_info("update: install.sh says this version is already installed");
+        log_debug("update: install.sh says this version is already installed");
         *already = 1;
         goto out;
     }
@@ -481,7 +481,7 @@ wcs_update(const struct wcs_update_opts *o, struct wcs_update_result *res)
     }
 
     if (strcmp(res->tarball_version, res->installed_version) == 0 && !o->force) {
-        log_info("update: WCS %s already installed", res->installed_version);
+        log_debug("update: WCS %s already installed", res->installed_version);
         set_detail(res, "WCS %s already installed", res->installed_version);
         rc = AGENT_OK;
         goto out;
@@ -495,8 +495,8 @@ wcs_update(const struct wcs_update_opts *o, struct wcs_update_result *res)
     }
 
     /* Install. */
-    log_info("update: installing WCS %s (installed: %s)", res->tarball_version,
-             res->installed_version[0] != '\0' ? res->installed_version : "none");
+    log_debug("update: installing WCS %s (installed: %s)", res->tarball_version,
+              res->installed_version[0] != '\0' ? res->installed_version : "none");
     rc = tarball_extract(tarball, unpack, NULL, o->deadline, res->detail, sizeof(res->detail));
     if (rc != AGENT_OK)
         goto out;
@@ -526,11 +526,11 @@ wcs_update(const struct wcs_update_opts *o, struct wcs_update_result *res)
     } else {
         res->changed = 1;
         if (strcmp(res->previous_version, res->installed_version) == 0) {
-            log_info("update: reinstalled WCS %s", res->installed_version);
+            log_debug("update: reinstalled WCS %s", res->installed_version);
             set_detail(res, "reinstalled WCS %s", res->installed_version);
         } else {
-            log_info("update: installed WCS %s (was %s)", res->installed_version,
-                     res->previous_version[0] != '\0' ? res->previous_version : "none");
+            log_debug("update: installed WCS %s (was %s)", res->installed_version,
+                      res->previous_version[0] != '\0' ? res->previous_version : "none");
             set_detail(res, "installed WCS %s (was %s)", res->installed_version,
                        res->previous_version[0] != '\0' ? res->previous_version : "none");
         }

@@ -93,7 +93,7 @@ check_normalize(const uint8_t *data, size_t size)
     for (i = 0; i <= once.len; i++) {
         if (i == once.len || once.data[i] == '/') {
             size_t n = i - start;
-            const char *seg = once.data + start;
+            const char *seg = buf_cstr(&once) + start; /* never NULL + 0 */
 
             if ((n == 0 && start != 0 && i != once.len) || (n == 1 && seg[0] == '.') ||
                 (n == 2 && seg[0] == '.' && seg[1] == '.'))

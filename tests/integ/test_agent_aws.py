@@ -529,6 +529,29 @@ class DeregisterTest(AgentAwsCase):
         self.assertIn(self.seeded["classic_elb_name"], r.stderr)
         self.assertEqual(self.calls(), [], "deregister signals nothing")
 
+    def test_deregister_twice_succeeds_with_not_registered(self):
+        self.register()
+        self.run_ok("deregister")
+        self.assert_gone()
+        r = self.run_ok("deregister")
+        self.assertIn("%s not registered with %s" % (self.iid, self.seeded["target_group_arn"]), r.stderr)
+        self.assertIn("not registered with classic ELB %s" % self.seeded["classic_elb_name"], r.stderr)
+        self.assertNotIn("removed from", r.stderr)
+        self.assert_gone()
+
+    def test_status_after_deregister_says_deregistered(self):
+        self.register()
+        self.assertNotIn("deregistered", self.run_agent("status").stdout)
+        self.run_ok("deregister")
+        doc = self.load_state()
+        self.assertRegex(doc.get("deregistered", ""), r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        r = self.run_agent("status")
+        self.assertRegex(r.stdout, r"(?m)^deregistered: since \S+Z")
+        # A run that registers again clears it.
+        self.run_ok("run", "--only", "discover,register")
+        self.assertNotIn("deregistered", self.load_state())
+        self.assertNotIn("deregistered", self.run_agent("status").stdout)
+
     def test_register_port_is_sent(self):
         """A port other than the target group's own (8080): RegisterTargets and
         DeregisterTargets carry register.port."""

@@ -42,6 +42,9 @@ CUSTOM_AMI = os.path.join(TEMPLATES, "user-data", "custom-ami.ini")
 MARKET_SH = os.path.join(TEMPLATES, "user-data", "marketplace-edge.sh")
 MARKET_MIME = os.path.join(TEMPLATES, "user-data", "marketplace-edge.mime")
 POSTINST = os.path.join(PACKAGING, "scripts", "postinst")
+PRERM = os.path.join(PACKAGING, "scripts", "prerm")
+POSTRM = os.path.join(PACKAGING, "scripts", "postrm")
+AGENT_UNITS = ("wcs-agent.service", "wcs-agent-watch.service")
 
 INI_LINE_MAX = 199  # config.h CONFIG_LINE_MAX
 USER_DATA_MAX = 16384  # EC2: raw user data
@@ -459,6 +462,72 @@ class TemplateFilesTest(unittest.TestCase):
         code = "\n".join(l for l in text.splitlines() if not l.lstrip().startswith("#"))
         self.assertNotRegex(code, r"systemctl\s+(start|restart|enable|reload|stop)")
         self.assertNotRegex(code, r"deb-systemd-invoke|wcs-agent\s+run")
+
+    def run_removal_script(self, script, arg, units=AGENT_UNITS, systemd_running=True):
+        """Runs a maintainer script with DPKG_ROOT pointing at a fake root
+        (units installed, the state folder holding a file) and a systemctl
+        that only records its arguments; returns (root, [argument lines])."""
+        root = tempfile.mkdtemp(prefix="wcs-agent-maint-")
+        self.addCleanup(shutil.rmtree, root)
+        unit_dir = os.path.join(root, "usr/lib/systemd/system")
+        os.makedirs(unit_dir)
+        for u in units:
+            with open(os.path.join(unit_dir, u), "w") as f:
+                f.write("[Unit]\n")
+        if systemd_running:
+            os.makedirs(os.path.join(root, "run/systemd/system"))
+        os.makedirs(os.path.join(root, "var/lib/wcs-agent"))
+        with open(os.path.join(root, "var/lib/wcs-agent/state.json"), "w") as f:
+            f.write("{}")
+        bindir = os.path.join(root, "fakebin")
+        os.makedirs(bindir)
+        log = os.path.join(root, "systemctl.log")
+        fake = os.path.join(bindir, "systemctl")
+        with open(fake, "w") as f:
+            f.write('#!/bin/sh\necho "$*" >> %s\n' % log)
+        os.chmod(fake, 0o755)
+        env = {"PATH": bindir + ":/usr/bin:/bin", "DPKG_ROOT": root}
+        r = run([script, arg], env=env)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        calls = read(log).splitlines() if os.path.exists(log) else []
+        return root, calls
+
+    def test_prerm_stops_and_disables_every_unit_on_remove(self):
+        root, calls = self.run_removal_script(PRERM, "remove")
+        self.assertEqual(
+            calls,
+            [
+                "stop wcs-agent-watch.service",
+                "--root=%s disable wcs-agent-watch.service" % root,
+                "stop wcs-agent.service",
+                "--root=%s disable wcs-agent.service" % root,
+            ],
+        )
+        # rpm's %preun on erase gets 0; a unit that is not installed is left alone.
+        root, calls = self.run_removal_script(PRERM, "0", units=("wcs-agent.service",))
+        self.assertEqual(calls, ["stop wcs-agent.service", "--root=%s disable wcs-agent.service" % root])
+        # Without a running systemd the links still go.
+        root, calls = self.run_removal_script(PRERM, "remove", systemd_running=False)
+        self.assertEqual([c.split()[-2] for c in calls], ["disable", "disable"])
+
+    def test_prerm_leaves_the_units_alone_on_upgrade(self):
+        for arg in ("upgrade", "failed-upgrade", "1"):
+            with self.subTest(arg=arg):
+                _, calls = self.run_removal_script(PRERM, arg)
+                self.assertEqual(calls, [])
+
+    def test_postrm_deletes_the_state_folder_on_purge_only(self):
+        root, calls = self.run_removal_script(POSTRM, "remove")
+        self.assertTrue(os.path.exists(os.path.join(root, "var/lib/wcs-agent/state.json")))
+        self.assertEqual(calls, ["daemon-reload"])
+        root, _ = self.run_removal_script(POSTRM, "0")
+        self.assertTrue(os.path.exists(os.path.join(root, "var/lib/wcs-agent/state.json")))
+        root, calls = self.run_removal_script(POSTRM, "purge")
+        self.assertFalse(os.path.lexists(os.path.join(root, "var/lib/wcs-agent")))
+        self.assertTrue(os.path.isdir(os.path.join(root, "var/lib")))
+        root, calls = self.run_removal_script(POSTRM, "upgrade")
+        self.assertTrue(os.path.exists(os.path.join(root, "var/lib/wcs-agent/state.json")))
+        self.assertEqual(calls, [])
 
     def test_man_page_renders_without_warnings(self):
         need_tool("groff")
@@ -1022,6 +1091,19 @@ class PackageBuildTest(unittest.TestCase):
         self.assertIn("IMDSv2", r.stdout)
         r = run(["dpkg-deb", "-I", self.deb, "postinst"])
         self.assertEqual(r.stdout, read(POSTINST))
+        for name, path in (("prerm", PRERM), ("postrm", POSTRM)):
+            r = run(["dpkg-deb", "-I", self.deb, name])
+            self.assertEqual(r.stdout, read(path), name)
+
+    def test_lintian_finds_no_error(self):
+        need_tool("lintian")
+        r = run(["lintian", "--no-tag-display-limit", self.deb], timeout=600)
+        errors = [l for l in r.stdout.splitlines() if l.startswith("E:")]
+        self.assertEqual(errors, [], r.stdout)
+        for tag in ("bogus-mail-host", "no-changelog", "root-in-contact"):
+            self.assertNotIn(tag, r.stdout)
+        r = run(["dpkg-deb", "-f", self.deb, "Maintainer"])
+        self.assertNotRegex(r.stdout, r"<root@|@localhost")
 
     def test_deb_payload_is_the_source_files(self):
         def payload(p):
@@ -1140,6 +1222,8 @@ class PackageBuildTest(unittest.TestCase):
                         names)
         r = run(["rpm", "-qp", "--scripts", rpm])
         self.assertIn("systemctl daemon-reload", r.stdout)
+        self.assertRegex(r.stdout, r"preuninstall scriptlet[^\n]*:\n#!/bin/sh\n# wcs-agent prerm")
+        self.assertRegex(r.stdout, r"postuninstall scriptlet[^\n]*:\n#!/bin/sh\n# wcs-agent postrm")
         r = run(["rpm", "-qp", "--qf", "%{NAME}\n%{DESCRIPTION}", rpm])
         self.assertTrue(r.stdout.startswith("wcs-agent\n"), r.stdout)
         self.assertIn("IMDSv2", r.stdout)
