@@ -51,7 +51,7 @@ enum check {
 #define KF_TEMPLATE 0x4u
 
 enum key_id {
-#define CONFIG_KEY(id, s, k, field, kind, def, check, min, max, flags) id,
+#define CONFIG_KEY(id, s, k, field, kind, def, check, min, max, flags, desc) id,
 #include "config/config.def"
 #undef CONFIG_KEY
     K__MAX
