@@ -39,18 +39,29 @@ install(FILES ${AGENT_PKG_SRC}/systemd/wcs-agent.service
     ${AGENT_PKG_SRC}/systemd/wcs-agent-watch.service DESTINATION lib/systemd/system
     PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
 
-# The man page, gzipped as both distributions ship them (gzip -n: reproducible).
+# The man pages, gzipped as both distributions ship them (gzip -n: reproducible).
 find_program(AGENT_GZIP gzip)
+foreach(page wcs-agent.8 wcs-agent.ini.5)
+    string(REGEX REPLACE ".*\\.([0-9])$" "\\1" section ${page})
+    if(AGENT_GZIP)
+        add_custom_command(OUTPUT ${CMAKE_BINARY_DIR}/${page}.gz
+            COMMAND ${AGENT_GZIP} -9 -n -c ${AGENT_PKG_SRC}/${page} > ${CMAKE_BINARY_DIR}/${page}.gz
+            DEPENDS ${AGENT_PKG_SRC}/${page}
+            COMMENT "Compressing the man page ${page}" VERBATIM)
+        list(APPEND AGENT_MAN_GZ ${CMAKE_BINARY_DIR}/${page}.gz)
+        install(FILES ${CMAKE_BINARY_DIR}/${page}.gz DESTINATION share/man/man${section})
+    else()
+        install(FILES ${AGENT_PKG_SRC}/${page} DESTINATION share/man/man${section})
+    endif()
+endforeach()
 if(AGENT_GZIP)
-    add_custom_command(OUTPUT ${CMAKE_BINARY_DIR}/wcs-agent.8.gz
-        COMMAND ${AGENT_GZIP} -9 -n -c ${AGENT_PKG_SRC}/wcs-agent.8 > ${CMAKE_BINARY_DIR}/wcs-agent.8.gz
-        DEPENDS ${AGENT_PKG_SRC}/wcs-agent.8
-        COMMENT "Compressing the man page" VERBATIM)
-    add_custom_target(wcs-agent-man ALL DEPENDS ${CMAKE_BINARY_DIR}/wcs-agent.8.gz)
-    install(FILES ${CMAKE_BINARY_DIR}/wcs-agent.8.gz DESTINATION share/man/man8)
-else()
-    install(FILES ${AGENT_PKG_SRC}/wcs-agent.8 DESTINATION share/man/man8)
+    add_custom_target(wcs-agent-man ALL DEPENDS ${AGENT_MAN_GZ})
 endif()
+
+# The project's reference (packaging/doc/): configuration, state and exit codes, operations,
+# the code layout.
+install(DIRECTORY ${AGENT_PKG_SRC}/doc/ DESTINATION ${AGENT_PKG_DOC}
+    FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
 
 install(FILES ${AGENT_PKG_SRC}/copyright ${CMAKE_SOURCE_DIR}/README.md
     DESTINATION ${AGENT_PKG_DOC})
@@ -131,6 +142,7 @@ set(CPACK_RPM_USER_FILELIST
     "%dir %attr(0700,root,root) /var/lib/wcs-agent")
 # Folders owned by the filesystem and systemd packages, not by this one.
 set(CPACK_RPM_EXCLUDE_FROM_AUTO_FILELIST_ADDITION
-    /var /var/lib /usr/lib/systemd /usr/lib/systemd/system /usr/share/man /usr/share/man/man8)
+    /var /var/lib /usr/lib/systemd /usr/lib/systemd/system /usr/share/man /usr/share/man/man8
+    /usr/share/man/man5)
 
 include(CPack)

@@ -1,3 +1,9 @@
+/*
+ * One idea that reads better whole (about 1,200 lines): the IMDSv2 client:
+ * the token, the metadata and user-data reads with their retries and
+ * failure diagnoses, and the parsers of the identity document and the role
+ * credentials it returns.
+ */
 #include "aws/imds.h"
 
 #include <stddef.h>

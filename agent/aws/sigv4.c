@@ -1,3 +1,9 @@
+/*
+ * One idea that reads better whole (about 1,200 lines): AWS Signature
+ * Version 4, pure, from the canonical request to the signature, with the
+ * URI encoding and path canonicalisation it depends on.  Splitting it would
+ * spread one algorithm over files that only make sense together.
+ */
 #include "aws/sigv4.h"
 
 #include <inttypes.h>

@@ -9,7 +9,7 @@
 #include "core/str.h"
 
 const struct key_def schema_keys[K__MAX] = {
-#define CONFIG_KEY(id, s, k, field, kind, def, check, min, max, flags) \
+#define CONFIG_KEY(id, s, k, field, kind, def, check, min, max, flags, desc) \
     [id] = {s, k, offsetof(struct agent_config, field), kind, def, check, min, max, flags},
 #include "config/config.def"
 #undef CONFIG_KEY

@@ -52,7 +52,7 @@ enum check {
 #define KF_PEM      0x8u /* a PEM value: an absolute path in it is a file: reference */
 
 enum key_id {
-#define CONFIG_KEY(id, s, k, field, kind, def, check, min, max, flags) id,
+#define CONFIG_KEY(id, s, k, field, kind, def, check, min, max, flags, desc) id,
 #include "config/config.def"
 #undef CONFIG_KEY
     K__MAX

@@ -36,6 +36,9 @@ AGENT_INI = os.path.join(TEMPLATES, "agent.ini")
 CONFIG_DEF = os.path.join(SRC, "agent", "config", "config.def")
 UNIT = os.path.join(PACKAGING, "systemd", "wcs-agent.service")
 MAN_PAGE = os.path.join(PACKAGING, "wcs-agent.8")
+MAN_PAGE_INI = os.path.join(PACKAGING, "wcs-agent.ini.5")
+DOC_PAGES = ("index.md", "configuration.md", "state-and-exit-codes.md", "operations.md",
+             "code-layout.md")
 CFN_TEMPLATE = os.path.join(TEMPLATES, "cloudformation", "wcs-autoscaling.yaml")
 POLICY = os.path.join(TEMPLATES, "iam", "wcs-agent-policy.json")
 CUSTOM_AMI = os.path.join(TEMPLATES, "user-data", "custom-ami.ini")
@@ -463,6 +466,7 @@ class TemplateFilesTest(unittest.TestCase):
         self.assertNotRegex(code, r"systemctl\s+(start|restart|enable|reload|stop)")
         self.assertNotRegex(code, r"deb-systemd-invoke|wcs-agent\s+run")
 
+<<<<<<< HEAD
     def run_removal_script(self, script, arg, units=AGENT_UNITS, systemd_running=True):
         """Runs a maintainer script with DPKG_ROOT pointing at a fake root
         (units installed, the state folder holding a file) and a systemctl
@@ -530,10 +534,15 @@ class TemplateFilesTest(unittest.TestCase):
         self.assertEqual(calls, [])
 
     def test_man_page_renders_without_warnings(self):
+=======
+    def test_man_pages_render_without_warnings(self):
+>>>>>>> house
         need_tool("groff")
-        r = run(["groff", "-man", "-ww", "-z", "-Tutf8", MAN_PAGE],
-                env=dict(os.environ, LC_ALL="C.UTF-8"))
-        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        for page in (MAN_PAGE, MAN_PAGE_INI):
+            with self.subTest(page=os.path.basename(page)):
+                r = run(["groff", "-man", "-ww", "-z", "-Tutf8", page],
+                        env=dict(os.environ, LC_ALL="C.UTF-8"))
+                self.assertEqual((r.returncode, r.stderr), (0, ""))
 
     def test_shell_scripts_pass_shellcheck(self):
         need_tool("shellcheck")
@@ -1004,7 +1013,13 @@ EXPECTED_FILES = {
     "/usr/lib/systemd/system/wcs-agent.service": "-rw-r--r--",
     "/usr/lib/systemd/system/wcs-agent-watch.service": "-rw-r--r--",
     "/usr/share/man/man8/wcs-agent.8.gz": "-rw-r--r--",
+    "/usr/share/man/man5/wcs-agent.ini.5.gz": "-rw-r--r--",
     "/usr/share/doc/wcs-agent/copyright": "-rw-r--r--",
+    "/usr/share/doc/wcs-agent/index.md": "-rw-r--r--",
+    "/usr/share/doc/wcs-agent/configuration.md": "-rw-r--r--",
+    "/usr/share/doc/wcs-agent/state-and-exit-codes.md": "-rw-r--r--",
+    "/usr/share/doc/wcs-agent/operations.md": "-rw-r--r--",
+    "/usr/share/doc/wcs-agent/code-layout.md": "-rw-r--r--",
     "/usr/share/doc/wcs-agent/examples/user-data/custom-ami.ini": "-rw-r--r--",
     "/usr/share/doc/wcs-agent/examples/user-data/marketplace-edge.sh": "-rw-r--r--",
     "/usr/share/doc/wcs-agent/examples/user-data/marketplace-edge.mime": "-rw-r--r--",
@@ -1113,6 +1128,11 @@ class PackageBuildTest(unittest.TestCase):
         self.assertEqual(payload("/usr/lib/systemd/system/wcs-agent.service"), read(UNIT, "rb"))
         self.assertEqual(gzip.decompress(payload("/usr/share/man/man8/wcs-agent.8.gz")),
                          read(MAN_PAGE, "rb"))
+        self.assertEqual(gzip.decompress(payload("/usr/share/man/man5/wcs-agent.ini.5.gz")),
+                         read(MAN_PAGE_INI, "rb"))
+        for name in DOC_PAGES:
+            self.assertEqual(payload("/usr/share/doc/wcs-agent/" + name),
+                             read(os.path.join(PACKAGING, "doc", name), "rb"))
         self.assertEqual(payload("/usr/share/doc/wcs-agent/copyright"),
                          read(os.path.join(PACKAGING, "copyright"), "rb"))
         r = run([os.path.join(self.root, "usr/bin/wcs-agent"), "version"])
@@ -1214,7 +1234,8 @@ class PackageBuildTest(unittest.TestCase):
                 self.assertEqual(files[path][0], mode)
         self.assertIn("c", files["/etc/wcs-agent/agent.ini"][1])
         self.assertIn("n", files["/etc/wcs-agent/agent.ini"][1], "%config(noreplace)")
-        for shared in ("/var/lib", "/usr/lib/systemd/system", "/usr/share/man/man8", "/etc"):
+        for shared in ("/var/lib", "/usr/lib/systemd/system", "/usr/share/man/man8",
+                       "/usr/share/man/man5", "/etc"):
             self.assertNotIn(shared, files, "the package must not own %s" % shared)
         r = run(["rpm", "-qp", "--requires", rpm])
         names = {l.split()[0] for l in r.stdout.splitlines()}
