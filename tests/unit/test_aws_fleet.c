@@ -183,7 +183,7 @@ static int
 setup(void **state)
 {
     struct http_transport t = {fake_perform, &fk};
-    struct awsapi_hooks hk = {no_sleep, no_jitter, NULL};
+    struct awsapi_hooks hk = {no_sleep, no_jitter, NULL, 1};
     struct awsapi_opts o;
 
     (void)state;
