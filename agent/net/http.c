@@ -17,6 +17,7 @@
 #include "core/interrupt.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "net/trust.h"
 
 /* The IMDS link-local addresses (aws.md §1.1). */
 #define IMDS_IPV4 "169.254.169.254"
@@ -274,8 +275,9 @@ http_global_cleanup(void)
         curl_easy_cleanup(reuse_handle);
     reuse_handle = NULL;
     if (trust != NULL)
-        X509_STORE_free(trust);
+        trust_store_free(trust);
     trust = NULL;
+    trust_global_cleanup();
     curl_global_cleanup();
 }
 
@@ -311,8 +313,9 @@ set_error(struct http_response *resp, enum http_fail f, const char *detail)
 }
 
 /*
- * The trust store, built once: AWS_CA_BUNDLE (parsed whole, once), else a
- * file named by SSL_CERT_FILE, else OpenSSL's hashed certificate folder
+ * The trust store, built once (net/trust.c): AWS_CA_BUNDLE (indexed by one
+ * parse; the CAs a connection needs are loaded when it asks), else a file
+ * named by SSL_CERT_FILE, else OpenSSL's hashed certificate folder
  * (SSL_CERT_DIR or the built-in one), where certificates are looked up
  * lazily by issuer name, so the system bundle is never parsed.
  */
@@ -321,7 +324,6 @@ trust_store(struct http_response *resp, X509_STORE **out)
 {
     const char *file = getenv("AWS_CA_BUNDLE"), *dir = NULL, *what;
     X509_STORE *st;
-    int ok;
 
     if (trust != NULL) {
         *out = trust;
@@ -336,17 +338,11 @@ trust_store(struct http_response *resp, X509_STORE **out)
                 dir = X509_get_default_cert_dir();
         }
     }
-    st = X509_STORE_new();
-    if (st == NULL) {
-        set_error(resp, HTTP_FAIL_OTHER, "out of memory");
-        return AGENT_ERR_NOMEM;
-    }
     what = file != NULL ? file : dir;
-    ok = file != NULL ? X509_STORE_load_file(st, file) : X509_STORE_load_path(st, dir);
-    if (ok != 1) {
+    st = trust_store_new(file, dir);
+    if (st == NULL) {
         char detail[200];
 
-        X509_STORE_free(st);
         snprintf(detail, sizeof(detail), "cannot load the CA certificates from %.150s", what);
         set_error(resp, HTTP_FAIL_TLS, detail);
         return AGENT_ERR_CONFIG;

@@ -117,7 +117,7 @@ class BenchError(Exception):
 
 
 class Measured:
-    __slots__ = ("rc", "wall_s", "cpu_s", "maxrss_kb", "stdout", "stderr", "t_start", "t_end")
+    __slots__ = ("rc", "wall_s", "cpu_s", "maxrss_kb", "stdout", "stderr", "t_start", "t_end", "conns", "imds_requests")
 
 
 def spawn_measured(argv, env, out_path, err_path, timeout_s):
@@ -288,14 +288,14 @@ class Bench:
     # -- lifecycle ------------------------------------------------------------
 
     def start(self):
-        self.twin = twin_mod.Twin(aws=True).start()
+        self.twin = twin_mod.Twin(aws={"tls": not self.args.plain_http}).start()
         self.seeded = self.twin.aws.seeded
         self.elbv2 = self.twin.aws.client("elbv2", credentials="user", retries=3)
         self.elb = self.twin.aws.client("elb", credentials="user", retries=3)
         self.stats = wcs_mod.StatsServer(delay_ms=0).start()
         self.twin_env = {k: v for k, v in self.twin.env().items() if k.startswith("AWS_")}
         for k, v in self.twin_env.items():
-            if v.startswith("http") and not v.startswith("http://127.0.0.1:"):
+            if v.startswith("http") and not v.startswith(("http://127.0.0.1:", "https://127.0.0.1:")):
                 raise BenchError("twin variable %s=%s is not loopback" % (k, v))
 
     def stop(self):
@@ -399,11 +399,65 @@ class Bench:
         if log_json:
             argv += ["--log-format", "json"]
         argv.append("run")
+        c0 = self.connections()
+        self.twin.imds.clear_requests()
         m = spawn_measured(
             argv, self.base_env(), os.path.join(d, "stdout"), os.path.join(d, "stderr"), AGENT_TIMEOUT_S
         )
+        c1 = self.connections()
+        m.conns = {k: c1[k] - (c0[k] if k != "moto" else 0) for k in c0}
+        m.imds_requests = len(self.twin.imds.requests())
         self.verify("agent", m, tree, systemctl)
         return m
+
+    def connections(self):
+        """TCP connections each twin server accepted so far; for moto, the connections
+        that sent AWS requests since the counters were last read (this call resets them,
+        so the bench's own boto3 calls before a run are not counted)."""
+        moto = self.twin.aws.moto.stats()["connections"]
+        self.twin.aws.moto.control("/_twin/reset-counts", {})
+        return {
+            "IMDS": self.twin.imds.connections_total,
+            "moto": moto,
+            "Auto Scaling endpoint": self.twin.aws.endpoint.connections_total,
+        }
+
+    def memory_trial(self):
+        """One agent run sampled every 2 ms through /proc: peak USS (Private_Clean +
+        Private_Dirty of smaps_rollup) and peak RSS, while the stats page turns ready
+        after 800 ms (so the run lasts long enough to be seen at every step)."""
+        stats = wcs_mod.StatsServer(delay_ms=800, not_ready="503")
+        stats.start()
+        try:
+            d, tree, systemctl = self.fresh_trial("memory")
+            cfg = self.bench_config(d, tree, systemctl, stats.url, 50)
+            err = open(os.path.join(d, "stderr"), "wb")
+            p = subprocess.Popen([self.agent, "-c", cfg, "run"], env=self.base_env(), stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+            uss = rss = 0
+            deadline = time.monotonic() + AGENT_TIMEOUT_S
+            while p.poll() is None and time.monotonic() < deadline:
+                try:
+                    with open("/proc/%d/smaps_rollup" % p.pid) as f:
+                        v = {}
+                        for line in f:
+                            parts = line.split()
+                            if len(parts) >= 2 and parts[0].endswith(":") and parts[1].isdigit():
+                                v[parts[0][:-1]] = int(parts[1])
+                    uss = max(uss, v.get("Private_Clean", 0) + v.get("Private_Dirty", 0))
+                    rss = max(rss, v.get("Rss", 0))
+                except (OSError, ValueError):
+                    pass
+                time.sleep(0.002)
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+            err.close()
+            if p.returncode != 0:
+                raise BenchError("memory trial: agent exit %d" % p.returncode)
+            return {"uss_kb": uss, "rss_kb": rss}
+        finally:
+            stats.stop()
 
     def run_reference(self):
         d, tree, systemctl = self.fresh_trial("reference")
@@ -529,6 +583,23 @@ class Bench:
 
 # ---------------------------------------------------------------------------
 # report
+
+
+def count_certs(path):
+    with open(path, "rb") as f:
+        return f.read().count(b"-----BEGIN CERTIFICATE-----")
+
+
+def trust_store_parse_s(path, n=5):
+    """CPU seconds of one load of the bundle into an OpenSSL store (median of n)."""
+    import ssl
+
+    times = []
+    for _ in range(n):
+        t0 = time.process_time()
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+        times.append(time.process_time() - t0)
+    return statistics.median(times)
 
 
 def fmt_ms(s):
@@ -692,6 +763,10 @@ def main(argv=None):
         help="run the agent under CMD (profiling, e.g. 'strace -f -c -o /tmp/s.txt'); its figures then include CMD",
     )
     p.add_argument("--seed", type=int, default=7, help="seed of the latency delays")
+    p.add_argument(
+        "--plain-http", action="store_true", help="the twin's AWS endpoints over plain http (default: TLS, as on AWS)"
+    )
+    p.add_argument("--memory-trials", type=bounded(0, 20), default=3, help="USS / RSS sampling runs (default 3)")
     p.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     p.add_argument("--keep", action="store_true", help="keep the work folder (trial outputs)")
     p.add_argument("-v", "--verbose", action="store_true", help="print every trial")
@@ -708,6 +783,7 @@ def main(argv=None):
     out.write("machine    %s\n" % machine_info())
     out.write("agent      %s (%s build; %s)\n" % (b.agent, build_type(b.agent), first_line([b.agent, "version"], env_v)))
     out.write("reference  %s\n" % REFERENCE)
+    out.write("AWS side   %s\n" % ("plain http (--plain-http)" if args.plain_http else "HTTPS with a test CA (AWS_CA_BUNDLE)"))
     out.write("aws CLI    %s (%s)\n" % (b.aws_cli, first_line([b.aws_cli, "--version"], env_v)))
     out.write("curl       %s\n" % first_line(["curl", "--version"]))
     out.write("service    %s\n" % ("stub systemctl (sh built-ins)" if args.service == "stub" else "twin fake systemctl (Python)"))
@@ -747,6 +823,34 @@ def main(argv=None):
                 out.flush()
         out.write("%d trials per side (ratio = reference / agent):\n" % args.trials)
         report["run"] = print_table(agent, ref, out)
+        conns = {k: statistics.median(m.conns[k] for m in agent) for k in agent[0].conns}
+        imds_req = statistics.median(m.imds_requests for m in agent)
+        out.write(
+            "agent per run (median): %d IMDS requests; TCP connections: %s\n"
+            % (imds_req, ", ".join("%s %d" % kv for kv in conns.items()))
+        )
+        report["agent_imds_requests"] = imds_req
+        report["agent_connections"] = conns
+        bundle = b.twin_env.get("AWS_CA_BUNDLE")
+        if bundle:
+            parse = trust_store_parse_s(bundle)
+            out.write(
+                "TLS: AWS_CA_BUNDLE = system bundle + test CA (%d certificates); one parse costs %s CPU (Python's OpenSSL)\n"
+                % (count_certs(bundle), fmt_ms(parse))
+            )
+            report["trust_store_parse_s"] = parse
+        if args.memory_trials > 0:
+            mem = [b.memory_trial() for _ in range(args.memory_trials)]
+            out.write(
+                "agent memory (%d runs sampled every 2 ms): peak USS median %s (max %s), peak RSS median %s\n"
+                % (
+                    len(mem),
+                    fmt_kb(statistics.median(x["uss_kb"] for x in mem)),
+                    fmt_kb(max(x["uss_kb"] for x in mem)),
+                    fmt_kb(statistics.median(x["rss_kb"] for x in mem)),
+                )
+            )
+            report["memory"] = mem
         out.write("\n")
         out.flush()
         report["latency"] = []

@@ -46,7 +46,7 @@ need_loopback() {
     local name=$1
     need "$name"
     case "${!name}" in
-    http://127.0.0.1:* | http://localhost:* | "http://[::1]:"*) ;;
+    http://127.0.0.1:* | http://localhost:* | "http://[::1]:"* | https://127.0.0.1:*) ;;
     *) die "$name=${!name} is not a loopback URL (the benchmark never leaves the machine)" ;;
     esac
 }
