@@ -1076,7 +1076,7 @@ class PackageBuildTest(unittest.TestCase):
         r = run([exe, "verify", unit], env=env, timeout=120)
         self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
         with open(unit, "w") as f:
-            f.write(text.replace("Type=notify", "Type=nonsense"))
+            f.write(text.replace("Type=notify", "Type=oneshot"))  # with Restart=always: refused
         r = run([exe, "verify", unit], env=env, timeout=120)
         self.assertNotEqual(r.returncode, 0)
 
