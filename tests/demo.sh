@@ -7,7 +7,10 @@
 # Manager) and the Auto Scaling endpoint holding a launch hook.  Then it runs
 # the agent against it: metadata, plan, run, status, and shows what changed:
 # flashphoner.properties, the target's registration and the completed hook;
-# a second run shows that a converged node changes nothing.
+# a second run shows that a converged node changes nothing.  Last, a scale-in:
+# `wcs-agent watch` sees the twin take the node out of service with live calls,
+# drains it (CDN route-away, deregistration, heartbeats on the terminate hook
+# while the calls end) and completes the hook.
 # Nothing here talks to a real AWS endpoint or to 169.254.169.254.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=setup.sh
@@ -20,8 +23,13 @@ AGENT=$BUILD-demo/wcs-agent
 
 WORK=$(mktemp -d /tmp/wcs-agent-demo.XXXXXX)
 TWIN_PID=""
+WATCH_PID=""
 # shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
+    if [ -n "$WATCH_PID" ]; then
+        kill "$WATCH_PID" 2>/dev/null || true
+        wait "$WATCH_PID" 2>/dev/null || true
+    fi
     if [ -n "$TWIN_PID" ]; then
         kill "$TWIN_PID" 2>/dev/null || true
         wait "$TWIN_PID" 2>/dev/null || true
@@ -56,7 +64,7 @@ MIME
 # The twin starts first (moto is the slow part) and comes up while the agent builds.
 # The instance tags: the seeded instance's, plus the address of the CDN origin.
 "$PYTHON" "$ROOT/tests/sim/twin.py" --env-file "$WORK/env" --aws --moto-log "$WORK/moto.log" \
-    --wcs "$WORK/root" --wcs-stats-delay-ms 1500 \
+    --wcs "$WORK/root" --wcs-stats-delay-ms 1500 --terminate-hook-timeout 30 \
     --user-data-file "$WORK/user-data" --fail-first-tokens 1 \
     --tag Name=wcs-node-1 --tag aws:autoscaling:groupName=wcs-asg --tag wcs-origin=10.0.1.10 \
     >"$WORK/twin.log" 2>&1 &
@@ -132,6 +140,13 @@ target_group = $TWIN_TARGET_GROUP_ARN
 
 [signal]
 lifecycle_hook = $TWIN_HOOK
+
+[watch]
+interval = 1
+
+[drain]
+rest_url = $TWIN_REST_URL
+timeout = 120
 INI
 )
 echo
@@ -164,13 +179,20 @@ echo "   restarts of WCS so far: $(cat "$TWIN_WCS_SERVICE_DIR/restarts")"
 # API): it never looks at the environment's AWS settings or at IMDS.
 twin_show() {
     AWS_EC2_METADATA_DISABLED=true "$PYTHON" - "$@" <<'PY'
-import json, os, sys, urllib.request
+import json, os, ssl, sys, urllib.request
 import boto3
 
-def control(path):
-    req = urllib.request.Request(os.environ["TWIN_AWS_ENDPOINT_URL"] + path, headers={"X-Twin-Control": "1"})
-    with urllib.request.urlopen(req, timeout=5) as r:
+# The twin's AWS endpoints speak https with a test CA (AWS_CA_BUNDLE).
+CTX = ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE") or None)
+
+def control(path, body=None, base=None):
+    req = urllib.request.Request((base or os.environ["TWIN_AWS_ENDPOINT_URL"]) + path,
+                                 headers={"X-Twin-Control": "1"},
+                                 data=None if body is None else json.dumps(body).encode())
+    with urllib.request.urlopen(req, timeout=5, context=CTX) as r:
         return json.load(r)
+
+WCS = os.environ.get("TWIN_STATS_URL", "").split("/?")[0]
 
 what = sys.argv[1]
 if what == "targets":
@@ -184,6 +206,31 @@ if what == "targets":
         print("  %-22s port %-5s %s" % (d["Target"]["Id"], d["Target"].get("Port"), d["TargetHealth"]["State"]))
     if not r["TargetHealthDescriptions"]:
         print("  (no targets)")
+elif what == "calls":
+    # Live calls on the node: the stats page's counters (sys.argv[2], [3]).
+    control("/_twin/fields", {"connections": int(sys.argv[2]), "connections_websocket": int(sys.argv[3])}, WCS)
+elif what == "fall":
+    control("/_twin/fall", {"seconds": float(sys.argv[2])}, WCS)
+elif what == "connections":
+    f = control("/_twin/fields", base=WCS)["fields"]
+    print("connections=%s connections_websocket=%s" % (f["connections"], f["connections_websocket"]))
+elif what == "scale-in":
+    s = control("/_twin/info")["seeded"]
+    r = control("/_twin/move", {"group": s["asg_name"], "instance_id": s["instance_id"], "to": "scale-in"})
+    print("%s: %s (pending terminate action on %s)" % (s["instance_id"], r["state"], s["terminate_hook_name"]))
+elif what == "drain-report":
+    s = control("/_twin/info")["seeded"]
+    hist = [h for h in control("/_twin/history?group=" + s["asg_name"])["history"] if h["kind"] == "terminate"]
+    for h in hist:
+        beats = ", ".join("+%.1f s" % (t - h["started"]) for t in h["heartbeat_times"])
+        print("terminate action on %s: %d heartbeats (%s), %s %s after %.1f s" % (
+            h["hook"], h["heartbeats"], beats or "none", h["how"], h["result"], h["finished"] - h["started"]))
+    done = [c for c in control("/_twin/calls?action=CompleteLifecycleAction")["calls"]
+            if c["params"].get("LifecycleHookName") == s["terminate_hook_name"]]
+    print("CompleteLifecycleAction on the terminate hook: %d call(s)" % len(done))
+    for h in control("/_twin/cdn", base=WCS)["history"]:
+        print("CDN enforce_node_state: %s" % (h["body"] or "(empty body: cleared)"))
+    sys.exit(0 if len(hist) == 1 and hist[0]["how"] == "completed" and len(done) == 1 else 1)
 elif what == "secrets":
     # No secret value the twin gave out may show in what the demo printed or in the state file.
     s = control("/_twin/info")["seeded"]
@@ -235,6 +282,39 @@ echo "   restarts of WCS: $RESTARTS before, $AFTER after"
 [ "$AFTER" = "$RESTARTS" ] || UNEXPECTED=1
 twin_show count | sed 's/^/   /'
 twin_show secrets "$WORK/agent.out" "$WORK/state/state.json" | sed 's/^/   /'
+
+echo
+echo "== scale-in: the twin takes the node out of service with live calls"
+twin_show calls 24 18
+WATCH_LOG=$WORK/watch.log
+"$AGENT" -c "$WORK/agent.ini" watch >"$WORK/watch.out" 2>"$WATCH_LOG" &
+WATCH_PID=$!
+echo "\$ wcs-agent watch &   (wcs-agent-watch.service on a node)"
+sleep 2
+twin_show scale-in | indent
+twin_show fall 12
+SHOWN=0
+for _ in $(seq 60); do
+    sleep 2
+    N=$(wc -l <"$WATCH_LOG")
+    sed -n "$((SHOWN + 1)),${N}p" "$WATCH_LOG" | sed "s|$WORK|\$DEMO|g" | indent
+    SHOWN=$N
+    echo "      stats page: $(twin_show connections)"
+    grep -q 'drained in\|drain timed out' "$WATCH_LOG" && break
+done
+N=$(wc -l <"$WATCH_LOG")
+sed -n "$((SHOWN + 1)),${N}p" "$WATCH_LOG" | sed "s|$WORK|\$DEMO|g" | indent
+echo "== the terminate hook and the CDN, as the twin saw them"
+twin_show drain-report | indent || UNEXPECTED=1
+echo "== the target group after the drain"
+twin_show targets | indent
+agent status || true
+kill -TERM "$WATCH_PID"
+WATCH_RC=0
+wait "$WATCH_PID" || WATCH_RC=$?
+WATCH_PID=""
+echo "   watch stopped by SIGTERM: exit $WATCH_RC (already drained: no second drain)"
+[ "$WATCH_RC" = 0 ] || UNEXPECTED=1
 
 T1=$(date +%s%N)
 echo

@@ -96,7 +96,7 @@ seal_one(int dfd, const char *dir, const char *name, int *n_removed)
  * present, saying what it was.  A path that someone other than root could
  * have redirected is left alone (core/safepath) and reported.
  */
-static static enum agent_rc
+static enum agent_rc
 seal_file(const char *path, const char *what, int *n_removed)
 {
     char why[512], *real = NULL;
@@ -121,7 +121,7 @@ seal_file(const char *path, const char *what, int *n_removed)
 }
 
 /* cfg's value with {wcs_home} and {service} expanded into out (other placeholders: an error). */
-static static enum agent_rc
+static enum agent_rc
 expand_home(const struct agent_config *cfg, const char *value, char *out, size_t cap)
 {
     struct config_facts none;
@@ -145,7 +145,7 @@ expand_home(const struct agent_config *cfg, const char *value, char *out, size_t
  * keystore it built from the tls.* secrets (the next run builds it again),
  * and the .bak copies configure left beside the files it edited.
  */
-static static enum agent_rc
+static enum agent_rc
 seal_wcs_files(const struct agent_config *cfg, int *n_removed)
 {
     static const char *const baks[] = {"conf/flashphoner.properties.bak",

@@ -165,16 +165,18 @@ observe(struct watch *w, struct observation *o)
             o->ok ? "" : agent_rc_str(rc));
 }
 
-/* The stats page: only its health here (the counters feed drains and metrics). */
+/* The stats page into *s (n = 0 when it did not answer; logged once per change). */
 static void
-read_page(struct watch *w)
+read_page(struct watch *w, struct stats *s)
 {
-    struct stats s;
     char why[256];
 
-    if (wcs_stats_fetch(w->ctx.cfg->ready.url, 2000, &s, why, sizeof(why)) == AGENT_OK)
+    if (wcs_stats_fetch(w->ctx.cfg->ready.url, 2000, s, why, sizeof(why)) == AGENT_OK) {
         why[0] = '\0';
-    stats_cleanup(&s);
+    } else {
+        stats_cleanup(s);
+        memset(s, 0, sizeof(*s));
+    }
     problem(w->page_problem, sizeof(w->page_problem), "the stats page", why);
 }
 
@@ -192,9 +194,12 @@ ping(struct watch *w)
 }
 
 /*
- * Called once per period, after the IMDS and the stats page were read.
- * The place for what else watch does each period: metrics publishing
- * (design.md §8.4) and the reconcile of §8.1 (watch.reconcile_interval).
+ * Called once per period, after the IMDS and the stats page were read (page:
+ * its fields, n = 0 when it did not answer) and after any drain this period
+ * started has ended.  The place for what else watch does each period:
+ * metrics publishing (design.md §8.4, every metrics.period) and the
+ * reconcile of §8.1 (every watch.reconcile_interval).  Nothing here may
+ * exit or block for long: log a failure and try again next period.
  */
 static void
 publish_metrics(struct watch *w)
@@ -220,9 +225,10 @@ publish_metrics(struct watch *w)
 }
 
 static void
-each_period(struct watch *w, const struct observation *o)
+each_period(struct watch *w, const struct observation *o, const struct stats *page)
 {
     (void)o;
+    (void)page; /* metrics_publish reads the page itself (one more GET a period) */
     publish_metrics(w);
 }
 
@@ -241,8 +247,8 @@ drain_recorded_done(struct watch *w)
 
     if (state_load_quiet(w->ctx.state_dir, &st) != AGENT_OK)
         return 0;
-    return st.drain.state == DRAIN_STATE_DRAINED || st.drain.state == DRAIN_STATE_TIMED_OUT ||
-           st.drain.state == DRAIN_STATE_DRAINING;
+    /* A record still `draining` is a drain whose process died: drain again. */
+    return st.drain.state == DRAIN_STATE_DRAINED || st.drain.state == DRAIN_STATE_TIMED_OUT;
 }
 
 static void tick(void *arg, struct drain *d);
@@ -409,6 +415,7 @@ cmd_watch(const struct run_env *env, int argc, char **argv)
     struct watch *w;
     struct sigaction sa;
     struct observation o;
+    struct stats page;
     enum agent_rc rc;
     const char *wd;
     int status;
@@ -453,10 +460,11 @@ cmd_watch(const struct run_env *env, int argc, char **argv)
         int64_t start = clock_mono_ms(), now;
 
         observe(w, &o);
-        read_page(w);
+        read_page(w, &page);
         if (o.ok)
             decide(w, &o);
-        each_period(w, &o);
+        each_period(w, &o, &page);
+        stats_cleanup(&page);
         ping(w);
         w->iterations++;
         if (w->max_iterations > 0) {

@@ -472,7 +472,11 @@ drain_start(struct run_ctx *ctx, const struct drain_opts *o, struct drain *d)
     clock_rfc3339(clock_now(), d->rec.started);
     (void)poll_page(d);
     d->rec.start_counts = d->rec.last_counts;
-    counts_change(&d->rec, change, sizeof(change));
+    if (state_counts_get(&d->rec.start_counts, "connections") >= 0)
+        snprintf(change, sizeof(change), "connections %lld",
+                 state_counts_get(&d->rec.start_counts, "connections"));
+    else
+        snprintf(change, sizeof(change), "connections unknown");
     log_info("drain: started (reason: %s%s%s; %s; waiting at most %lld s for %s)", d->rec.reason,
              o->note != NULL ? ": " : "", o->note != NULL ? o->note : "", change,
              (long long)((d->end_ms - d->t0_ms) / 1000),

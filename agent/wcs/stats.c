@@ -526,10 +526,12 @@ wcs_stats_fetch(const char *url, int64_t timeout_ms, struct stats *out, char *wh
     if (rc != AGENT_OK) {
         if (resp.fail == HTTP_FAIL_POLICY)
             rc = AGENT_ERR_INVAL;
-        snprintf(why, cap, "%s",
-                 resp.error[0] != '\0' && rc == AGENT_ERR_INVAL ? resp.error
-                 : resp.fail != HTTP_FAIL_NONE                  ? http_fail_str(resp.fail)
-                                                                : agent_rc_str(rc));
+        if (rc == AGENT_ERR_INVAL && resp.error[0] != '\0')
+            snprintf(why, cap, "%s", resp.error);
+        else if (resp.fail != HTTP_FAIL_NONE)
+            snprintf(why, cap, "%s", http_fail_str(resp.fail));
+        else
+            snprintf(why, cap, "%s", agent_rc_str(rc));
     } else if (resp.status != 200) {
         snprintf(why, cap, "HTTP %ld", resp.status);
         rc = AGENT_ERR_HTTP;

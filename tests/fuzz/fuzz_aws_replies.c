@@ -35,6 +35,7 @@ enum target {
     T_SSM,
     T_SM,
     T_SM_FIELD,
+    T_ASG_HOOK_OF,
     T__MAX
 };
 
@@ -134,6 +135,25 @@ asg_hooks(const char *x, size_t n)
         abort();
 }
 
+/* The terminate hook by its transition (the drain's lookup). */
+static void
+asg_hook_of(const char *x, size_t n)
+{
+    struct asg_lifecycle_hook h, before;
+
+    memset(&h, 0xa5, sizeof(h));
+    before = h;
+    if (asg_parse_lifecycle_hook_of(x, n, ASG_TERMINATING, &h) != AGENT_OK) {
+        untouched(&h, &before, sizeof(h));
+        return;
+    }
+    check_text(h.name, sizeof(h.name), 0);
+    check_text(h.transition, sizeof(h.transition), 1);
+    if (strcmp(h.transition, ASG_TERMINATING) != 0 || h.heartbeat_timeout_s < 1 ||
+        h.heartbeat_timeout_s > 172800)
+        abort();
+}
+
 static void
 asg_instances(const char *x, size_t n)
 {
@@ -211,6 +231,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case T_ASG_INSTANCES:
         asg_instances(x, n);
+        break;
+    case T_ASG_HOOK_OF:
+        asg_hook_of(x, n);
         break;
     case T_ASG_EMPTY:
         (void)asg_parse_empty_reply(x, n, "CompleteLifecycleAction");

@@ -235,5 +235,51 @@ class DrainTest(TwinTestCase):
         return self.main_text
 
 
+class WatchResilienceTest(TwinTestCase):
+    """watch lives through an IMDS outage, throttling, expiring tokens and a WCS
+    that is down, logging each problem once per change, and keeps its IMDS
+    token fresh."""
+
+    fake_wcs = True
+    need_agent = True
+
+    def test_outages_logged_once_per_change_and_tokens_renewed(self):
+        self.imds.set_metadata(lifecycle_state="InService")
+        self.imds.set_faults(token_ttl_override=1)
+        self.write_config("[watch]\ninterval = 1\n[drain]\nstop_timeout = 1\n"
+                          "[imds]\ntimeout_ms = 300\nattempts = 2\n")
+        p = self.start_agent("watch", env=INTERVAL_ENV)
+        time.sleep(3)  # tokens of 1 s: renewed while watching
+        self.imds.set_faults(fail_next_gets=40, fail_gets_status=503)   # an outage
+        time.sleep(3)
+        self.imds.set_faults(fail_next_gets=0)
+        time.sleep(1.5)
+        self.imds.set_faults(fail_next_gets=40, fail_gets_status=429)   # throttling
+        time.sleep(3)
+        self.imds.set_faults(fail_next_gets=0)
+        time.sleep(1.5)
+        self.stats.configure(mode="never")                             # WCS down
+        time.sleep(3)
+        self.stats.configure(mode="ready")
+        time.sleep(1.5)
+        self.assertIsNone(p.poll(), "watch exited")
+        os.kill(p.pid, signal.SIGTERM)
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, err)
+        imds_down = err.count("watch: instance metadata: ")
+        imds_back = err.count("watch: instance metadata answers again")
+        page_down = err.count("watch: the stats page: ")
+        page_back = err.count("watch: the stats page answers again")
+        # Two IMDS problems (503, then 429; possibly the same words), each back once.
+        self.assertIn(imds_down, (1, 2), err)
+        self.assertEqual(imds_back, imds_down, err)
+        self.assertEqual((page_down, page_back), (1, 1), err)
+        puts = [r for r in self.imds.requests() if r["method"] == "PUT"]
+        self.assertGreaterEqual(len(puts), 4, "the 1 s token was not renewed")
+        gets = self.imds.requests("GET")
+        self.assertGreater(len(gets), 20)
+        self.assertFalse([r for r in gets if r["status"] == 401], "a GET with an expired token")
+
+
 if __name__ == "__main__":
     unittest.main()

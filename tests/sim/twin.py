@@ -420,6 +420,12 @@ def main(argv=None):
         help="with --aws: serve the AWS endpoints over plain http (default: https with a test CA, AWS_CA_BUNDLE)",
     )
     p.add_argument(
+        "--terminate-hook-timeout",
+        type=int,
+        metavar="S",
+        help="with --aws: the terminate hook's HeartbeatTimeout (30..7200, default 900)",
+    )
+    p.add_argument(
         "--wcs",
         metavar="DIR",
         help="also create a fake stock WCS under the fake root DIR, with its service scripts and stats page",
@@ -454,8 +460,10 @@ def main(argv=None):
         aws = False
         if args.aws:
             aws = {"moto_log_path": args.moto_log, "verbose": args.verbose, "tls": not args.plain_http}
-        elif args.moto_log or args.plain_http:
-            raise ValueError("--moto-log and --plain-http need --aws")
+            if args.terminate_hook_timeout is not None:
+                aws["names"] = {"terminate_hook_heartbeat_timeout": args.terminate_hook_timeout}
+        elif args.moto_log or args.plain_http or args.terminate_hook_timeout is not None:
+            raise ValueError("--moto-log, --plain-http and --terminate-hook-timeout need --aws")
         wcs = None
         if args.wcs:
             wcs = {"root": args.wcs, "version": args.wcs_version, "verbose": args.verbose}

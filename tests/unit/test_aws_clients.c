@@ -863,8 +863,17 @@ test_asg_parse_hooks(void **state)
                      AGENT_OK);
     assert_int_equal(h.heartbeat_timeout_s, 30);
 
+    /* By transition: the terminate hook the drain looks for. */
+    assert_int_equal(
+        asg_parse_lifecycle_hook_of(hooks_defaults, strlen(hooks_defaults), ASG_TERMINATING, &h),
+        AGENT_OK);
+    assert_string_equal(h.name, "drain");
     memset(&h, 0x33, sizeof(h));
     before = h;
+    assert_int_equal(
+        asg_parse_lifecycle_hook_of(hooks_moto, strlen(hooks_moto), ASG_TERMINATING, &h),
+        AGENT_ERR_ABSENT);
+    assert_memory_equal(&h, &before, sizeof(h));
     assert_int_equal(asg_parse_lifecycle_hooks(hooks_moto, strlen(hooks_moto), "Launch", &h),
                      AGENT_ERR_ABSENT);
     assert_int_equal(asg_parse_lifecycle_hooks(asg_no_action, strlen(asg_no_action), "launch", &h),

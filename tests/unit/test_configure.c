@@ -685,11 +685,11 @@ test_configure_refuses_unsafe_paths(void **state)
     assert_int_equal(mkdir(conf, 0775), 0);
     assert_int_equal(chown(conf, 0, 4242), 0);
     assert_int_equal(chmod(conf, 02775), 0);
-    write_file(target, "root:x:0:0\n", 0600);
+    fx_write_file(target, "root:x:0:0\n", 0600);
     edge_edits(&e);
 
     /* A root-owned regular file in the group-writable folder is the normal case. */
-    write_file(props, "ip=1.2.3.4\n", 0664);
+    fx_write_file(props, "ip=1.2.3.4\n", 0664);
     assert_int_equal(wcs_configure_props(props, &e, 0, NULL, &changed), AGENT_OK);
     assert_int_equal(changed, 1);
     fx_logged();
@@ -703,23 +703,23 @@ test_configure_refuses_unsafe_paths(void **state)
     s = fx_logged();
     assert_non_null(strstr(s, "flashphoner.properties is a symbolic link in"));
     assert_non_null(strstr(s, "which group 4242 may write"));
-    assert_text(read_text(target), "root:x:0:0\n");
-    assert_null(read_text(target_bak));
+    fx_assert_text(fx_read_text(target), "root:x:0:0\n");
+    assert_null(fx_read_text(target_bak));
 
     /* A hard link to the root file. */
     assert_int_equal(unlink(props), 0);
     assert_int_equal(link(target, props), 0);
     assert_int_equal(wcs_configure_props(props, &e, 0, NULL, &changed), AGENT_ERR_INVAL);
     assert_non_null(strstr(fx_logged(), "hard links"));
-    assert_text(read_text(target), "root:x:0:0\n");
+    fx_assert_text(fx_read_text(target), "root:x:0:0\n");
 
     /* A file owned by another user. */
     assert_int_equal(unlink(props), 0);
-    write_file(props, "ip=1.2.3.4\n", 0664);
+    fx_write_file(props, "ip=1.2.3.4\n", 0664);
     assert_int_equal(chown(props, 65534, 4242), 0);
     assert_int_equal(wcs_configure_props(props, &e, 0, NULL, &changed), AGENT_ERR_INVAL);
     assert_non_null(strstr(fx_logged(), "owned by user 65534"));
-    assert_text(read_text(props), "ip=1.2.3.4\n");
+    fx_assert_text(fx_read_text(props), "ip=1.2.3.4\n");
     wcs_edits_cleanup(&e);
 }
 

@@ -83,6 +83,59 @@ test_roundtrip(void **unused)
     assert_memory_equal(&a, &b, sizeof(a));
 }
 
+/* The drain object (design.md §4): round trip, null finished while draining, refusals. */
+static void
+test_drain_object(void **unused)
+{
+    struct state a, b;
+    struct buf j;
+    (void)unused;
+
+    fill(&a);
+    buf_init(&j, STATE_MAX);
+    assert_int_equal(state_to_json(&a, &j), AGENT_OK);
+    assert_null(strstr(j.data, "\"drain\""));
+    buf_reset(&j);
+    a.drain.state = DRAIN_STATE_DRAINING;
+    snprintf(a.drain.reason, sizeof(a.drain.reason), "scale-in");
+    snprintf(a.drain.started, sizeof(a.drain.started), "2026-12-07T08:00:00Z");
+    a.drain.start_counts.n = 2;
+    snprintf(a.drain.start_counts.item[0].name, STATE_COUNT_NAME, "connections");
+    a.drain.start_counts.item[0].value = 37;
+    snprintf(a.drain.start_counts.item[1].name, STATE_COUNT_NAME, "connections_websocket");
+    a.drain.start_counts.item[1].value = 30;
+    a.drain.last_counts = a.drain.start_counts;
+    a.drain.last_counts.item[0].value = 2;
+    assert_int_equal(state_to_json(&a, &j), AGENT_OK);
+    assert_non_null(strstr(j.data, "\"state\":\t\"draining\""));
+    assert_non_null(strstr(j.data, "\"finished\":\tnull"));
+    assert_non_null(strstr(j.data, "\"connections_websocket\":\t30"));
+    assert_int_equal(state_save(dir, &a), AGENT_OK);
+    assert_int_equal(state_load(dir, &b), AGENT_OK);
+    assert_memory_equal(&a, &b, sizeof(a));
+    assert_int_equal(state_counts_get(&b.drain.last_counts, "connections"), 2);
+    assert_int_equal(state_counts_get(&b.drain.last_counts, "streams_viewers"), -1);
+    a.drain.state = DRAIN_STATE_TIMED_OUT;
+    snprintf(a.drain.finished, sizeof(a.drain.finished), "2026-12-07T09:00:00Z");
+    assert_int_equal(state_save(dir, &a), AGENT_OK);
+    assert_int_equal(state_load(dir, &b), AGENT_OK);
+    assert_string_equal(state_drain_str(b.drain.state), "timed_out");
+    assert_string_equal(b.drain.finished, "2026-12-07T09:00:00Z");
+    {
+        static const char *const bad[] = {
+            "{\"version\":1,\"drain\":{\"state\":\"resting\"}}",
+            "{\"version\":1,\"drain\":{\"state\":\"drained\",\"start_counts\":[1]}}",
+            "{\"version\":1,\"drain\":{\"state\":\"drained\",\"last_counts\":{\"c\":\"x\"}}}",
+            "{\"version\":1,\"drain\":\"drained\"}",
+        };
+        size_t i;
+
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+            assert_int_equal(state_from_json(bad[i], strlen(bad[i]), &b), AGENT_ERR_PARSE);
+    }
+    buf_cleanup(&j);
+}
+
 static void
 test_file_mode_and_fields(void **unused)
 {
@@ -282,6 +335,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drain_object, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_mode_and_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_and_corrupt, setup, teardown),
         cmocka_unit_test(test_phase_signalled_pending),
