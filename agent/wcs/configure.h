@@ -154,8 +154,8 @@ enum agent_rc wcs_configure_props(const char *path, const struct wcs_edits *edit
  * write, a component owned by another user), AGENT_ERR_IO, AGENT_ERR_NOMEM;
  * logged.
  *
- * wcs_configure_read: reads path (a symbolic link there is refused) into out (initialised here, at most
- * WCS_CONF_MAX bytes); fileio_read's codes, AGENT_ERR_ABSENT logged.
+ * wcs_configure_read: reads path (a symbolic link there is refused) into out (initialised here, at
+ * most WCS_CONF_MAX bytes); fileio_read's codes, AGENT_ERR_ABSENT logged.
  *
  * wcs_configure_commit: compares old and new; when they differ appends the
  * diff (labelled with label, the path the caller was given) to diff when
