@@ -797,9 +797,11 @@ imds_get_tags(struct imds_client *c, const char *const *keys, size_t n, struct i
         if (rc != AGENT_OK)
             goto out;
         if (has_control(buf_cstr(&val), val.len) || strlen(buf_cstr(&val)) != val.len) {
-            log_errx("imds: %s: the value holds control characters", path.data);
-            rc = AGENT_ERR_PARSE;
-            goto out;
+            /* The placeholder that names it says why (issue 9 item 11). */
+            rc = add_bad_tag(f, keys[i]);
+            if (rc != AGENT_OK)
+                goto out;
+            continue;
         }
         nt = realloc(tags, (got + 1) * sizeof(*tags));
         if (nt == NULL) {
