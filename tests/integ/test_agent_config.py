@@ -234,8 +234,13 @@ class AcceptanceTest(AgentConfigCase):
             self.assertNotIn("Pa55-literal-word", text)
 
     def test_secret_references_of_every_form_are_shown(self):
+        # check-config reports a file: reference it cannot read (issue 9 item 14): a real file.
+        licence = os.path.join(self.tmp, "licence")
+        with open(licence, "w", encoding="ascii") as f:
+            f.write("LIC\n")
+        os.chmod(licence, 0o600)
         for ref in ("ssm:/wcs/licence", "secretsmanager:wcs/lic#key", "s3://bucket/lic.txt",
-                    "file:/etc/wcs/licence", "env:WCS_LICENCE"):
+                    "file:" + licence, "env:WCS_LICENCE"):
             with self.subTest(ref=ref):
                 self.write_config("[licence]\nkey = %s\n" % ref)
                 dump, _ = self.effective()
