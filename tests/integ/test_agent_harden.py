@@ -22,14 +22,14 @@ class Forwarder:
     """A TCP port that refuses connections until start() and then forwards
     them to target (host, port): an AWS endpoint that comes up late."""
 
-    def __init__(self, target):
+    def __init__(self, target, scheme="http"):
         self.target = target
         probe = socket.socket()
         probe.bind(("127.0.0.1", 0))
         self.port = probe.getsockname()[1]
         probe.close()
         self.sock = None
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = "%s://127.0.0.1:%d" % (scheme, self.port)
 
     def start(self):
         self.sock = socket.socket()
@@ -164,8 +164,9 @@ class InterruptTest(HardenCase):
             f.write("import time\ntime.sleep(600)\n")
         self.write_config(self.signal_config + "[wcs]\nrestart_command = python3 %s\n" % hang)
         p = self.start_agent("run")
-        self.wait_for_step(p, "tls")
-        time.sleep(0.5)
+        # The state is written after a step that changed something: configure is the last before service.
+        self.wait_for_step(p, "configure")
+        time.sleep(1.5)
         t0 = time.monotonic()
         p.send_signal(signal.SIGTERM)
         out, err = p.communicate(timeout=30)
@@ -214,8 +215,9 @@ class RetryTest(HardenCase):
 
     def setUp(self):
         super().setUp()
-        host, port = self.aws.moto.url.rsplit("/", 1)[-1].split(":")
-        self.late = Forwarder((host, int(port)))
+        scheme, rest = self.aws.moto.url.split("://", 1)
+        host, port = rest.rstrip("/").split(":")
+        self.late = Forwarder((host, int(port)), scheme)  # TLS passes through untouched
         self.addCleanup(self.late.stop)
         self.write_config(
             self.signal_config + "[licence]\nkey = ssm:%s\n" % self.seeded["ssm_licence_name"]
@@ -272,6 +274,11 @@ class NonRootTest(HardenCase):
 
         for d in (self.tmp, self.home):
             os.chmod(d, 0o755)
+        # The twin's CA bundle (AWS over TLS) must be readable by that user too.
+        bundle = self.twin_env().get("AWS_CA_BUNDLE")
+        if bundle:
+            os.chmod(os.path.dirname(bundle), 0o755)
+            os.chmod(bundle, 0o644)
         os.chmod(self.config_path, 0o644)
         argv, env = agent_command(
             args,
