@@ -18,7 +18,7 @@ BUILD=${BUILD:-$ROOT/build}
 # Debian packages the build and the tests need.
 DEB_PACKAGES="cmake make gcc pkg-config libcurl4-openssl-dev libssl-dev libinih-dev \
 libcjson-dev libexpat1-dev zlib1g-dev libcmocka-dev clang clang-format \
-openssl tar openjdk-17-jre-headless rpm systemd groff-base shellcheck lintian"
+openssl ca-certificates tar openjdk-17-jre-headless rpm systemd groff-base shellcheck lintian"
 
 install_deps() {
     local missing=""
