@@ -323,7 +323,8 @@ print_table(FILE *f, const struct row *rows, size_t n, const struct totals *t)
         }
         if (r->have_cpu)
             snprintf(cpu, sizeof(cpu), "%.0f%%", r->cpu);
-        snprintf(health, sizeof(health), "%s%s%s", r->health, r->reason[0] != '\0' ? " " : "",
+        /* The reason is a short code from the balancer (Target.FailedHealthChecks). */
+        snprintf(health, sizeof(health), "%.31s%s%.63s", r->health, r->reason[0] != '\0' ? " " : "",
                  r->reason);
         fprintf(f, "%-19s %-11s %-18s %-16s %6s %6s %7s %5s %-12s %s%s%s\n", r->id,
                 r->az[0] ? r->az : "-", health, r->lifecycle[0] ? r->lifecycle : "-", conn, ws,

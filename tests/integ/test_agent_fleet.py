@@ -43,7 +43,7 @@ class RecordingProxy:
                 # JSON protocol calls name themselves in X-Amz-Target ("AmazonSSM.GetParameter").
                 action = action or self.headers.get("X-Amz-Target", "").rpartition(".")[2]
                 proxy.calls.append((time.time(), action))
-                c = http.client.HTTPConnection(proxy.target.hostname, proxy.target.port, timeout=10)
+                c = proxy.connect()
                 hdrs = {k: v for k, v in self.headers.items()}
                 c.putrequest("POST", self.path, skip_host=True, skip_accept_encoding=True)
                 for k, v in hdrs.items():
@@ -62,6 +62,17 @@ class RecordingProxy:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def connect(self):
+        """A connection to the target (moto speaks TLS with the twin's own CA)."""
+        if self.target.scheme == "https":
+            import ssl
+
+            import netutil
+
+            ctx = ssl.create_default_context(cafile=netutil.shared_ca().ca_cert)
+            return http.client.HTTPSConnection(self.target.hostname, self.target.port, timeout=10, context=ctx)
+        return http.client.HTTPConnection(self.target.hostname, self.target.port, timeout=10)
 
     @property
     def url(self):
