@@ -266,7 +266,7 @@ class PendingRestartTest(LifeRunCase):
         self.write_config(self.config("[properties]\nx_marker = 2\n", licence=False, signal=False))
         r = self.run_agent("plan")
         self.assertEqual(r.rc, 0, r.stderr)
-        self.assertRegex(r.stdout, r"service +WCS would restart \(configure changed, pending from an earlier run\)")
+        self.assertRegex(r.stderr, r"(?m)^wcs-agent: service: WCS would restart \(configure changed, pending from an earlier run\)")
 
 
 class RestartModeTest(LifeRunCase):
@@ -332,7 +332,7 @@ class RestartModeTest(LifeRunCase):
         self.first_run(None, "[cdn]\nrole = origin\n[watch]\ninterval = 1\n")
         self.assertEqual(self.tg_targets(), [(self.iid, 8080)])
         wall = time.time() - time.monotonic()
-        p = self.start_agent("run")
+        p = self.start_agent("run", global_args=("-v",))  # -v: the balancer calls are debug lines
         # 1-3: CDN route-away and deregistration while WCS still runs the old certificate.
         self.wait_for("deregistration", lambda: self.tg_targets() == [], p)
         self.assertEqual(self.wcs_service.restart_count(), self.restarts, "restarted before the calls ended")
