@@ -389,7 +389,7 @@ setup(void **state)
     unsetenv("AWS_ENDPOINT_URL_S3");
     unsetenv("AWS_ENDPOINT_URL_CLOUDFORMATION");
     unsetenv("AWS_MAX_ATTEMPTS");
-    log_init(0, LOG_FMT_TEXT);
+    log_init(1, LOG_FMT_TEXT); /* the clients' call lines are detail (-v) */
     cap_file = tmpfile();
     assert_non_null(cap_file);
     log_set_fd(fileno(cap_file));

@@ -42,7 +42,7 @@ setup(void **state)
     if (log_fd == -1)
         return -1;
     unlink(lp);
-    log_init(0, LOG_FMT_TEXT);
+    log_init(1, LOG_FMT_TEXT); /* the wait's lines are detail (-v) */
     log_set_fd(log_fd);
     return http_global_init() == AGENT_OK ? 0 : -1;
 }

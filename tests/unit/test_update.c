@@ -549,7 +549,7 @@ setup(void **state)
     log_fd = open(lp, O_RDWR | O_CREAT | O_TRUNC, 0600);
     if (log_fd == -1)
         return -1;
-    log_init(getenv("TEST_UPDATE_VERBOSE") != NULL ? 2 : 0, LOG_FMT_TEXT);
+    log_init(getenv("TEST_UPDATE_VERBOSE") != NULL ? 2 : 1, LOG_FMT_TEXT);
     log_set_fd(log_fd);
     buf_init(&tgz, 64u << 20);
     buf_init(&log_text, 1 << 20);

@@ -38,7 +38,7 @@ static int
 setup(void **state)
 {
     (void)state;
-    if (fx_setup("test_wcs_licence", 0) != 0)
+    if (fx_setup("test_wcs_licence", 1) != 0)
         return -1;
     return log_redact_add(key, strlen(key)) == AGENT_OK ? 0 : -1;
 }
