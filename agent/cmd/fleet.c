@@ -305,6 +305,17 @@ sum_up(const struct row *rows, size_t n, struct totals *t)
     }
 }
 
+/* A counter of the stats page as a whole number for the table (rounded, kept in range). */
+static long long
+count_ll(double v)
+{
+    if (!(v > -1e15))
+        return v != v ? 0 : -1000000000000000LL;
+    if (v > 1e15)
+        return 1000000000000000LL;
+    return (long long)(v < 0 ? v - 0.5 : v + 0.5);
+}
+
 static void
 print_table(FILE *f, const struct row *rows, size_t n, const struct totals *t)
 {
@@ -317,12 +328,12 @@ print_table(FILE *f, const struct row *rows, size_t n, const struct totals *t)
         char conn[24] = "-", ws[24] = "-", streams[24] = "-", cpu[16] = "-", health[96];
 
         if (r->have_stats) {
-            snprintf(conn, sizeof(conn), "%.0f", r->connections);
-            snprintf(ws, sizeof(ws), "%.0f", r->websocket);
-            snprintf(streams, sizeof(streams), "%.0f", r->streams_in);
+            snprintf(conn, sizeof(conn), "%lld", count_ll(r->connections));
+            snprintf(ws, sizeof(ws), "%lld", count_ll(r->websocket));
+            snprintf(streams, sizeof(streams), "%lld", count_ll(r->streams_in));
         }
         if (r->have_cpu)
-            snprintf(cpu, sizeof(cpu), "%.0f%%", r->cpu);
+            snprintf(cpu, sizeof(cpu), "%lld%%", count_ll(r->cpu));
         /* The reason is a short code from the balancer (Target.FailedHealthChecks). */
         snprintf(health, sizeof(health), "%.31s%s%.63s", r->health, r->reason[0] != '\0' ? " " : "",
                  r->reason);

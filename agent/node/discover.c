@@ -228,7 +228,7 @@ discover(const struct agent_config *cfg, const struct deadline *dl, struct disco
         if (rc == AGENT_OK)
             d->have_user_data = 1;
         else
-            snprintf(d->user_data_error, sizeof(d->user_data_error), "user-data: %s",
+            snprintf(d->user_data_error, sizeof(d->user_data_error), "user-data: %.200s",
                      err[0] != '\0' ? err : agent_rc_str(rc));
     }
     if (d->user_data_error[0] != '\0') {
