@@ -971,6 +971,10 @@ perform(struct awsapi *api, const struct call *c, struct aws_error *err)
                 rc = AGENT_ERR_UNAVAIL;
         } else if (rc == AGENT_ERR_TOOBIG) {
             log_errx("%s: %s: reply over the %zu byte cap", svc, c->op, resp.body.max);
+        } else if (c->expected != NULL && c->expected(&e)) {
+            /* The caller reports this failure in its own words (e.g. the result tag). */
+            log_debug("%s: %s: %s (after %d attempt%s)", svc, c->op, e.message, sent,
+                      sent == 1 ? "" : "s");
         } else {
             log_errx("%s: %s: %s (after %d attempt%s)", svc, c->op, e.message, sent,
                      sent == 1 ? "" : "s");

@@ -98,7 +98,9 @@ struct aws_query {
     /*
      * Optional: returns 1 for an error the caller treats as an answer (e.g.
      * "No active Lifecycle Action found"); it is then logged at debug level
-     * instead of as a failure.  The return code is unchanged.
+     * instead of as a failure.  It is also asked about a transport failure
+     * (err with an empty code, the failure in message).  The return code is
+     * unchanged.
      */
     int (*expected)(const struct aws_error *err);
 };

@@ -196,8 +196,17 @@ tag_text_ok(const char *s, size_t max, int allow_empty)
     return 1;
 }
 
+/* Every failure is the caller's to report (ec2_create_tag with quiet). */
+static int
+any_error(const struct aws_error *e)
+{
+    (void)e;
+    return 1;
+}
+
 enum agent_rc
-ec2_create_tag(struct awsapi *api, const char *instance_id, const char *key, const char *value)
+ec2_create_tag(struct awsapi *api, const char *instance_id, const char *key, const char *value,
+               int quiet)
 {
     struct aws_param p[3];
     struct aws_error err;
@@ -221,7 +230,21 @@ ec2_create_tag(struct awsapi *api, const char *instance_id, const char *key, con
     p[2].name = "Tag.1.Value";
     p[2].value = value;
     buf_init(&reply, AWSAPI_MAX_RESPONSE);
-    rc = query(api, "CreateTags", p, 3, 1, &reply, &err);
+    if (quiet) {
+        struct aws_query q;
+
+        memset(&q, 0, sizeof(q));
+        q.svc = AWS_SVC_EC2;
+        q.action = "CreateTags";
+        q.version = EC2_VERSION;
+        q.params = p;
+        q.n_params = 3;
+        q.idempotent = 1;
+        q.expected = any_error;
+        rc = awsapi_query(api, &q, &reply, &err);
+    } else {
+        rc = query(api, "CreateTags", p, 3, 1, &reply, &err);
+    }
     if (rc == AGENT_OK)
         rc = awsxml_parse_empty_reply("ec2", reply.data != NULL ? reply.data : "", reply.len,
                                       "CreateTags");

@@ -51,9 +51,11 @@ const char *ec2_instance_tag(const struct ec2_instance *inst, const char *key);
  * codes (AGENT_ERR_AWS: UnauthorizedOperation, InvalidInstanceID.NotFound,
  * ...); AGENT_ERR_PARSE for a 2xx reply that is not a CreateTagsResponse.
  * Setting a tag to the value it has is harmless, so the call is idempotent.
+ * quiet: an AWS or transport failure is logged at debug level only (the
+ * caller reports it in its own words); bad arguments are always logged.
  */
 enum agent_rc ec2_create_tag(struct awsapi *api, const char *instance_id, const char *key,
-                             const char *value);
+                             const char *value, int quiet);
 
 /*
  * The DryRun form of the same call, for `doctor`: changes nothing.

@@ -58,7 +58,18 @@ number(const char *text, double *out)
     char *end;
     double v;
 
+    size_t i, dots = 0;
+
     if (text == NULL || text[0] < '0' || text[0] > '9')
+        return 0;
+    /* Digits with at most one '.': no exponent, sign, hex or blanks. */
+    for (i = 0; text[i] != '\0'; i++) {
+        if (text[i] == '.')
+            dots++;
+        else if (text[i] < '0' || text[i] > '9')
+            return 0;
+    }
+    if (dots > 1)
         return 0;
     v = strtod(text, &end);
     if (*end != '\0' || !isfinite(v) || v < 0)

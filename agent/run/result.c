@@ -10,10 +10,6 @@
 #include "core/log.h"
 #include "core/str.h"
 
-/* The tag call must not hold up the signal: two tries of 5 s at most. */
-#define TAG_ATTEMPTS   2
-#define TAG_TIMEOUT_MS 5000
-
 enum agent_rc
 result_write_console(const char *path, const char *line)
 {
@@ -69,26 +65,6 @@ result_cut(char *out, size_t cap, size_t max, const char *text)
     out[n] = '\0';
 }
 
-/* A client of its own for the tag, with short timeouts; NULL when none can be made. */
-static struct awsapi *
-tag_client(struct run_ctx *ctx)
-{
-    struct awsapi *shared, *api = NULL;
-    struct awsapi_opts o;
-
-    if (run_aws(ctx, &shared) != AGENT_OK)
-        return NULL;
-    memset(&o, 0, sizeof(o));
-    o.region = ctx->cfg->aws.region != NULL ? ctx->cfg->aws.region : ctx->disc.facts.region;
-    o.partition_domain = ctx->disc.facts.partition_domain;
-    o.creds = ctx->creds;
-    o.max_attempts = TAG_ATTEMPTS;
-    o.timeout_ms = TAG_TIMEOUT_MS;
-    if (awsapi_new(&o, &api) != AGENT_OK)
-        return NULL;
-    return api;
-}
-
 /* 1 when value says something the last tag written did not. */
 static int
 tag_changes_meaning(const char *last, const char *value, int ok)
@@ -126,18 +102,29 @@ result_publish(struct run_ctx *ctx, enum step_id failed_at, double seconds)
         log_debug("tag %s unchanged in meaning: not written", RESULT_TAG_KEY);
         return;
     }
-    api = tag_client(ctx);
-    if (api == NULL) {
-        log_warnx("cannot tag %s %s: no AWS client", ctx->disc.facts.instance_id, RESULT_TAG_KEY);
+    /*
+     * The run's own client: its connection is kept, its retries and the run deadline bound
+     * the call.  A failure is reported here once, as a warning after a failed run and as
+     * information after a good one (the tag is a convenience, the run did succeed).
+     */
+    if (run_aws(ctx, &api) != AGENT_OK) {
+        log_msg(ok ? LOG_LVL_INFO : LOG_LVL_WARN, "cannot tag %s %s: no AWS client",
+                ctx->disc.facts.instance_id, RESULT_TAG_KEY);
         return;
     }
-    rc = ec2_create_tag(api, ctx->disc.facts.instance_id, RESULT_TAG_KEY, value);
+    rc = ec2_create_tag(api, ctx->disc.facts.instance_id, RESULT_TAG_KEY, value, 1);
     if (rc == AGENT_OK) {
         snprintf(ctx->st.result_tag, sizeof(ctx->st.result_tag), "%s", value);
         log_debug("tagged %s %s", ctx->disc.facts.instance_id, RESULT_TAG_KEY);
     } else {
-        log_warnx("cannot tag %s %s (%s); going on", ctx->disc.facts.instance_id, RESULT_TAG_KEY,
-                  agent_rc_str(rc));
+        const struct aws_error *e = awsapi_last_error(api);
+        char why[200];
+
+        if (rc == AGENT_ERR_AWS && e != NULL)
+            snprintf(why, sizeof(why), "%s: %.120s", e->code, e->message);
+        else
+            snprintf(why, sizeof(why), "%s", agent_rc_str(rc));
+        log_msg(ok ? LOG_LVL_INFO : LOG_LVL_WARN, "cannot tag %s %s (%s); going on",
+                ctx->disc.facts.instance_id, RESULT_TAG_KEY, why);
     }
-    awsapi_free(api);
 }

@@ -462,23 +462,24 @@ test_ec2_calls(void **state)
     (void)state;
     assert_non_null(out);
     answer(200, tags_ok);
-    assert_int_equal(ec2_create_tag(api, IID, "wcs-agent:result", "ok 5.2.1 in 3.1 s"), AGENT_OK);
+    assert_int_equal(ec2_create_tag(api, IID, "wcs-agent:result", "ok 5.2.1 in 3.1 s", 0),
+                     AGENT_OK);
     assert_form_has("Action=CreateTags&Version=2016-11-15&ResourceId.1=" IID
                     "&Tag.1.Key=wcs-agent%3Aresult&Tag.1.Value=ok+5.2.1+in+3.1+s");
     assert_int_equal(count_pairs(fk.body), 5);
 
     answer(403, ec2_denied);
-    assert_int_equal(ec2_create_tag(api, IID, "wcs-agent:result", "x"), AGENT_ERR_AWS);
+    assert_int_equal(ec2_create_tag(api, IID, "wcs-agent:result", "x", 0), AGENT_ERR_AWS);
     assert_string_equal(awsapi_last_error(api)->code, "UnauthorizedOperation");
 
     memset(long_value, 'a', sizeof(long_value));
     long_value[257] = '\0';
-    assert_int_equal(ec2_create_tag(api, IID, "k", long_value), AGENT_ERR_INVAL);
+    assert_int_equal(ec2_create_tag(api, IID, "k", long_value, 0), AGENT_ERR_INVAL);
     long_value[256] = '\0';
     answer(200, tags_ok);
-    assert_int_equal(ec2_create_tag(api, IID, "k", long_value), AGENT_OK);
-    assert_int_equal(ec2_create_tag(api, "i-xyz", "k", "v"), AGENT_ERR_INVAL);
-    assert_int_equal(ec2_create_tag(api, IID, "", "v"), AGENT_ERR_INVAL);
+    assert_int_equal(ec2_create_tag(api, IID, "k", long_value, 0), AGENT_OK);
+    assert_int_equal(ec2_create_tag(api, "i-xyz", "k", "v", 0), AGENT_ERR_INVAL);
+    assert_int_equal(ec2_create_tag(api, IID, "", "v", 0), AGENT_ERR_INVAL);
 
     /* The DryRun probe: DryRunOperation is a yes, UnauthorizedOperation a no. */
     answer(412, ec2_dry_run);
