@@ -55,7 +55,9 @@ class TlsCase(TwinTestCase):
         # One TCP connection per endpoint host for the whole run.
         self.assertEqual(self.imds.connections_total - imds0, 1)
         self.assertEqual(self.aws.endpoint.connections_total - ep0, 1)
-        self.assertEqual(moto["connections"], 1, moto)
+        # moto's server (werkzeug's development server) answers every request with
+        # "Connection: close": one connection per request, each reopened transparently.
+        self.assertEqual(moto["connections"], sum(moto["passed"].values()), moto)
 
     def assert_refused(self, env, needle):
         r = self.run_agent("run", *ONLY, env=env)
