@@ -1,3 +1,14 @@
+/*
+ * awsapi: one signed AWS call, end to end — the endpoint for a service, the
+ * request in the Query, JSON or REST-XML protocol, SigV4 signing, the error
+ * document of each protocol, and the retry policy (standard retries, the
+ * adaptive rate limiter, persistence under the run's deadline, clock skew).
+ * It stays one file on purpose (house rule: over ~900 lines only for one idea
+ * that reads better whole): every part feeds the one attempt loop of
+ * awsapi_call, and the protocols differ only in a few lines each; split, a
+ * reader would follow one call across five files.  The service clients
+ * (elbv2.c, autoscaling.c, ...) hold what each action sends and reads.
+ */
 #include "aws/awsapi.h"
 
 #include <stdio.h>
