@@ -749,7 +749,8 @@ class KillTest(E2ECase):
     def run_and_kill(self, after):
         """Starts a run on the slow twin and SIGKILLs the agent (its PID
         only) once the state file records step `after` (None: during
-        discover); returns the state document seen at the kill."""
+        discover; "start": at the run's first state write, every step
+        pending); returns the state document seen at the kill."""
         self.slow_twin()
         p = self.start_agent("run")
         deadline = time.monotonic() + 30
@@ -761,6 +762,11 @@ class KillTest(E2ECase):
                 self.fail("the run ended (rc %s) before the kill point after %s:\n%s" % (p.returncode, after, err))
             if after is None:
                 if len(self.imds.requests()) >= 2:
+                    break
+            elif after == "start":
+                doc = self.state_now()
+                if doc is not None and doc["run"]["result"] == "running":
+                    seen = doc
                     break
             else:
                 doc = self.state_now()
@@ -820,9 +826,9 @@ class KillTest(E2ECase):
         a half-written ".flashphoner.properties.XXXXXX", the state of a run
         that has not finished configure.  (The state file is written at the
         start and then only after a step that changed something, so the kill
-        comes during discover; the half-written files are laid by hand.)"""
+        comes at that first write; the half-written files are laid by hand.)"""
         self.clean_reference()
-        self.run_and_kill(None)
+        self.run_and_kill("start")
         self.assertEqual(self.results(self.state_now())["configure"], "pending")
         with open(self.wcs.properties, "rb") as f:
             half = f.read()[:300]
