@@ -107,10 +107,17 @@ by_subject(X509_LOOKUP *lu, X509_LOOKUP_TYPE type, const X509_NAME *name, X509_O
         x = parse_block(text.data + ix->e[i].off, ix->e[i].len);
         if (x == NULL)
             continue;
-        if (X509_NAME_cmp(X509_get_subject_name(x), name) == 0) {
-            X509_STORE_add_cert(X509_LOOKUP_get_store(lu), x);
-            if (!found && X509_OBJECT_set1_X509(ret, x) == 1)
-                found = 1;
+        if (X509_NAME_cmp(X509_get_subject_name(x), name) == 0 &&
+            X509_STORE_add_cert(X509_LOOKUP_get_store(lu), x) == 1 && !found &&
+            X509_OBJECT_set1_X509(ret, x) == 1) {
+            /*
+             * A by-subject lookup lends ret the store's certificate, as
+             * OpenSSL's own by_dir does: X509_STORE_CTX_get_by_subject takes
+             * its own reference and never releases ret's.  So the reference
+             * set1 took is given back; the store keeps the certificate.
+             */
+            found = 1;
+            X509_free(x);
         }
         X509_free(x);
     }
