@@ -99,6 +99,9 @@ class DrainTest(TwinTestCase):
         self.assertEqual(self.registered(), [self.s["instance_id"]])
         t0 = time.time()
         self.aws.move("scale-in")
+        # The counters start falling once the drain has recorded its start counts.
+        self.wait_for("the drain's start", lambda: self.state().get("drain", {}).get("state") == "draining",
+                      20, p)
         self.stats.fall(12.0)
         done = self.wait_for("a completed terminate action",
                              lambda: [h for h in self.history() if h["kind"] == "terminate"], 60, p)
