@@ -163,46 +163,18 @@ lh_finish(struct awsxml_list *l)
     return 0;
 }
 
-enum agent_rc
-asg_parse_lifecycle_hooks(const char *xml, size_t len, const char *hook,
-                          struct asg_lifecycle_hook *out)
+/* The first hook of the reply named want, or with the transition want_transition. */
+static enum agent_rc
+find_lifecycle_hook(const char *xml, size_t len, const char *want, const char *want_transition,
+                    struct asg_lifecycle_hook *out)
 {
     struct asg_lifecycle_hook cur, found;
     struct lh_user u;
     struct table t;
     enum agent_rc rc;
 
-    u.want = hook;
-    u.want_transition = NULL;
-    u.found = &found;
-    u.n_found = 0;
-    t.fields = lh_fields;
-    t.n_fields = sizeof(lh_fields) / sizeof(lh_fields[0]);
-    t.required = 1u << 0;
-    t.finish = lh_finish;
-    t.user = &u;
-    rc = mw_run("DescribeLifecycleHooks", LH_ROOT, LH_MEMBER, &t, &cur, sizeof(cur), xml, len);
-    if (rc != AGENT_OK)
-        return rc;
-    if (u.n_found == 0) {
-        log_errx("autoscaling: DescribeLifecycleHooks reply has no hook %s", hook);
-        return AGENT_ERR_ABSENT;
-    }
-    *out = found;
-    return AGENT_OK;
-}
-
-enum agent_rc
-asg_parse_lifecycle_hook_of(const char *xml, size_t len, const char *transition,
-                            struct asg_lifecycle_hook *out)
-{
-    struct asg_lifecycle_hook cur, found;
-    struct lh_user u;
-    struct table t;
-    enum agent_rc rc;
-
-    u.want = NULL;
-    u.want_transition = transition;
+    u.want = want;
+    u.want_transition = want_transition;
     u.found = &found;
     u.n_found = 0;
     t.fields = lh_fields;
@@ -217,6 +189,24 @@ asg_parse_lifecycle_hook_of(const char *xml, size_t len, const char *transition,
         return AGENT_ERR_ABSENT;
     *out = found;
     return AGENT_OK;
+}
+
+enum agent_rc
+asg_parse_lifecycle_hooks(const char *xml, size_t len, const char *hook,
+                          struct asg_lifecycle_hook *out)
+{
+    enum agent_rc rc = find_lifecycle_hook(xml, len, hook, NULL, out);
+
+    if (rc == AGENT_ERR_ABSENT)
+        log_errx("autoscaling: DescribeLifecycleHooks reply has no hook %s", hook);
+    return rc;
+}
+
+enum agent_rc
+asg_parse_lifecycle_hook_of(const char *xml, size_t len, const char *transition,
+                            struct asg_lifecycle_hook *out)
+{
+    return find_lifecycle_hook(xml, len, NULL, transition, out);
 }
 
 /* ---- DescribeAutoScalingInstances ---- */
