@@ -174,7 +174,9 @@ class AwsTwinTest(unittest.TestCase):
         # (credentials, code from ELB and other Query services, code from S3)
         cases = [
             ((self.s["user_access_key_id"], self.s["user_secret_access_key"] + "x"), "SignatureDoesNotMatch", None),
-            ((cr["AccessKeyId"], cr["SecretAccessKey"][:-1] + "A", cr["Token"]), "SignatureDoesNotMatch", None),
+            # The secret with its last character changed (one that ends in "A" gets "B").
+            ((cr["AccessKeyId"], cr["SecretAccessKey"][:-1] + ("B" if cr["SecretAccessKey"].endswith("A") else "A"), cr["Token"]),
+             "SignatureDoesNotMatch", None),
             (
                 ("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
                 "InvalidClientTokenId",
