@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "net/http.h"
+#include "node/asg.h"
 #include "node/state.h"
 #include "wcs/service.h"
 
@@ -589,29 +590,39 @@ static void
 check_terminate_hook(struct doctor *d, struct check_out *o)
 {
     const struct agent_config *cfg = d->ctx.cfg;
-    const char *asg = cfg->signal.asg;
+    const char *named = cfg->signal.terminate_hook;
     struct asg_lifecycle_hook h;
-    char why[200];
+    char asg[256], why[200];
     enum agent_rc rc;
 
-    if (asg == NULL && d->ctx.disc.have_facts)
-        asg = imds_facts_tag(&d->ctx.disc.facts, "aws:autoscaling:groupName");
-    if (d->api == NULL || asg == NULL || cfg->signal.terminate_hook == NULL) {
-        say(o, CHECK_SKIP, NULL, "no Auto Scaling group or signal.terminate_hook");
+    if (d->api == NULL || !d->ctx.disc.have_facts) {
+        say(o, CHECK_SKIP, NULL, "no AWS client: the group's hooks were not read");
         return;
     }
-    rc = asg_describe_lifecycle_hooks(d->api, asg, cfg->signal.terminate_hook, &h);
-    if (rc != AGENT_OK) {
+    rc = node_find_asg(&d->ctx, d->api, asg, sizeof(asg));
+    if (rc == AGENT_ERR_ABSENT) {
+        say(o, CHECK_SKIP, NULL, "not in an Auto Scaling group");
+        return;
+    }
+    if (rc == AGENT_OK)
+        rc = node_find_terminate_hook(&d->ctx, d->api, asg, &h);
+    if (rc == AGENT_ERR_ABSENT && named == NULL) {
+        say(o, CHECK_FAIL,
+            "add an autoscaling:EC2_INSTANCE_TERMINATING lifecycle hook to the group, so a "
+            "scale-in waits for the drain",
+            "%s has no terminate hook: a scale-in cuts the calls", asg);
+    } else if (rc != AGENT_OK) {
         aws_why(d, rc, why, sizeof(why));
         say(o, CHECK_FAIL,
             "create an autoscaling:EC2_INSTANCE_TERMINATING hook named as signal.terminate_hook",
-            "%s of %s: %s", cfg->signal.terminate_hook, asg, why);
+            "%s of %s: %s", named != NULL ? named : "the terminate hook", asg, why);
     } else if (h.global_timeout_s > 0 && h.global_timeout_s < cfg->drain.timeout_s) {
         say(o, CHECK_FAIL, "raise the hook's HeartbeatTimeout (its global timeout is 100 times it)",
             "the hook ends after %d s, before drain.timeout %lld s", h.global_timeout_s,
             (long long)cfg->drain.timeout_s);
     } else {
-        say(o, CHECK_OK, NULL, "%s heartbeat timeout %d s", h.name, h.heartbeat_timeout_s);
+        say(o, CHECK_OK, NULL, "%s of %s, heartbeat timeout %d s", h.name, asg,
+            h.heartbeat_timeout_s);
     }
 }
 

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/spawn.h"
 #include "core/str.h"
+#include "node/asg.h"
 #include "node/balancer.h"
 #include "wcs/rest.h"
 
@@ -234,28 +235,6 @@ poll_page(struct drain *d)
 
 /* ---- the terminate hook ---- */
 
-static enum agent_rc
-find_asg(struct run_ctx *ctx, struct awsapi *api, char *out, size_t cap)
-{
-    struct asg_instance inst;
-    const char *tag;
-    enum agent_rc rc;
-
-    if (ctx->asg[0] != '\0')
-        return str_copy(out, cap, ctx->asg);
-    if (ctx->cfg->signal.asg != NULL && ctx->cfg->signal.asg[0] != '\0')
-        return str_copy(out, cap, ctx->cfg->signal.asg);
-    tag = imds_facts_tag(&ctx->disc.facts, "aws:autoscaling:groupName");
-    if (tag != NULL)
-        return str_copy(out, cap, tag);
-    rc = asg_describe_instance(api, ctx->disc.facts.instance_id, &inst);
-    if (rc != AGENT_OK)
-        return rc;
-    if (inst.asg_name[0] == '\0')
-        return AGENT_ERR_ABSENT;
-    return str_copy(out, cap, inst.asg_name);
-}
-
 /* The group and terminate hook (signal.terminate_hook or discovered) and its period. */
 static void
 find_hook(struct drain *d)
@@ -269,7 +248,7 @@ find_hook(struct drain *d)
     d->hook_state = 2;
     if (!ctx->disc.have_facts || run_aws(ctx, &api) != AGENT_OK)
         return;
-    rc = find_asg(ctx, api, d->asg, sizeof(d->asg));
+    rc = node_find_asg(ctx, api, d->asg, sizeof(d->asg));
     if (rc == AGENT_ERR_ABSENT) {
         log_info("drain: not in an Auto Scaling group: no terminate hook to heartbeat");
         return;

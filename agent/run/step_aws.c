@@ -18,6 +18,7 @@
 #include "core/fileio.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "node/asg.h"
 #include "node/ctx.h"
 #include "node/notify.h"
 #include "run/life.h"
@@ -364,30 +365,18 @@ step_register(struct run_ctx *ctx, struct state_step *rec)
     return AGENT_OK;
 }
 
-/* The Auto Scaling group: config, the ASG's own tag, else DescribeAutoScalingInstances. */
+/* The Auto Scaling group (node_find_asg()); in no group is a configuration error here. */
 static enum agent_rc
 find_asg(struct run_ctx *ctx, struct awsapi *api, char *out, size_t cap)
 {
-    struct asg_instance inst;
-    const char *tag;
-    enum agent_rc rc;
+    enum agent_rc rc = node_find_asg(ctx, api, out, cap);
 
-    if (ctx->asg[0] != '\0')
-        return str_copy(out, cap, ctx->asg);
-    if (ctx->cfg->signal.asg != NULL && ctx->cfg->signal.asg[0] != '\0')
-        return str_copy(out, cap, ctx->cfg->signal.asg);
-    tag = imds_facts_tag(&ctx->disc.facts, "aws:autoscaling:groupName");
-    if (tag != NULL)
-        return str_copy(out, cap, tag);
-    rc = asg_describe_instance(api, ctx->disc.facts.instance_id, &inst);
-    if (rc != AGENT_OK)
-        return rc;
-    if (inst.asg_name[0] == '\0') {
+    if (rc == AGENT_ERR_ABSENT) {
         log_errx("signal: %s is in no Auto Scaling group, but signal.lifecycle_hook is set",
                  ctx->disc.facts.instance_id);
         return AGENT_ERR_CONFIG;
     }
-    return str_copy(out, cap, inst.asg_name);
+    return rc;
 }
 
 /* Appends "; text" (or "text") to a detail line. */

@@ -352,6 +352,19 @@ class DoctorCase(TwinTestCase):
             self.assertEqual(c[name]["status"], "ok", c[name])
         self.assertIn("ec2:CreateTags (DryRun)", c["permissions"]["detail"])
 
+    def test_terminate_hook_found_by_transition_or_by_name(self):
+        # No signal.terminate_hook: the group's EC2_INSTANCE_TERMINATING hook, as the drain finds it.
+        c = self.doctor()
+        self.assertEqual(c["terminate hook"]["status"], "ok", c["terminate hook"])
+        self.assertIn(self.seeded["terminate_hook_name"], c["terminate hook"]["detail"])
+        self.write_config(
+            "[drain]\ntimeout = 1800\n[register]\ntarget_group = %s\n[signal]\nasg = %s\nterminate_hook = no-such-hook\n"
+            % (self.seeded["target_group_arn"], self.seeded["asg_name"])
+        )
+        c = self.doctor()
+        self.assertEqual(c["terminate hook"]["status"], "fail", c["terminate hook"])
+        self.assertIn("no-such-hook", c["terminate hook"]["detail"])
+
     def test_wrong_health_check_path(self):
         self.elbv2.modify_target_group(TargetGroupArn=self.seeded["target_group_arn"], HealthCheckPath="/")
         c = self.doctor()
