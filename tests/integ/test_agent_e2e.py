@@ -369,11 +369,13 @@ class SuccessTest(E2ECase):
         self.assertEqual(sig[0]["params"]["LogicalResourceId"], s["cfn_resource"])
         self.assertEqual(self.aws.endpoint.stack_status(s["cfn_stack"]), "CREATE_COMPLETE")
 
-        # Only flashphoner.properties (and its .bak) and the keystore changed.
+        # Only flashphoner.properties (and its .bak), the keystore and the licence file that
+        # activation.sh writes changed.
         after = tree_content(self.wcs.real_home)
         changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
         self.assertEqual(
-            changed, ["conf/flashphoner.properties", "conf/flashphoner.properties.bak", "conf/wss.jks"]
+            changed,
+            ["conf/flashphoner.license", "conf/flashphoner.properties", "conf/flashphoner.properties.bak", "conf/wss.jks"],
         )
         self.assertEqual(after["conf/flashphoner.properties.bak"][1], before["conf/flashphoner.properties"][1])
 

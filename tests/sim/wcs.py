@@ -244,6 +244,8 @@ INVALID*)
   ;;
 esac
 printf '%s\\n' "$key" > "$REC/licence"
+# Like the real one (wcs.md section 9): the licence file in conf/.
+echo "fake licence" > "$(dirname "$0")/../conf/flashphoner.license"
 echo "Licence activated"
 exit 0
 """
