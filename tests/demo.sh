@@ -7,10 +7,12 @@
 # Manager) and the Auto Scaling endpoint holding a launch hook.  Then it runs
 # the agent against it: metadata, plan, run, status, and shows what changed:
 # flashphoner.properties, the target's registration and the completed hook;
-# a second run shows that a converged node changes nothing.  Last, a scale-in:
+# a second run shows that a converged node changes nothing.  Then a scale-in:
 # `wcs-agent watch` sees the twin take the node out of service with live calls,
 # drains it (CDN route-away, deregistration, heartbeats on the terminate hook
-# while the calls end) and completes the hook.
+# while the calls end) and completes the hook.  Last, the operator's view:
+# `wcs-agent fleet` over the target group's other nodes (different loads, one
+# failed launch with its wcs-agent:result tag) and `wcs-agent doctor`.
 # Nothing here talks to a real AWS endpoint or to 169.254.169.254.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=setup.sh
@@ -61,9 +63,22 @@ point_of_entry = {tag:wcs-origin}
 --==BOUNDARY==--
 MIME
 
+# The fleet's other nodes: three with different loads and one whose launch failed
+# (its wcs-agent:result tag says why; its WCS never answers).
+cat >"$WORK/fleet.json" <<'JSON'
+[
+  {"fields": {"connections": "40", "connections_websocket": "36", "streams_webrtc_in": "6"}},
+  {"fields": {"connections": "17", "connections_websocket": "15", "streams_webrtc_in": "2"}},
+  {"fields": {"connections": "3", "connections_websocket": "3"}},
+  {"hang": true, "lifecycle": "Terminating:Wait",
+   "tags": {"wcs-agent:result": "failed at secrets: licence.key: ssm:/wcs/licence: AccessDeniedException: not authorized to perform ssm:GetParameter"}}
+]
+JSON
+
 # The twin starts first (moto is the slow part) and comes up while the agent builds.
 # The instance tags: the seeded instance's, plus the address of the CDN origin.
 "$PYTHON" "$ROOT/tests/sim/twin.py" --env-file "$WORK/env" --aws --moto-log "$WORK/moto.log" \
+    --fleet-file "$WORK/fleet.json" \
     --wcs "$WORK/root" --wcs-stats-delay-ms 1500 --terminate-hook-timeout 30 \
     --user-data-file "$WORK/user-data" --fail-first-tokens 1 \
     --tag Name=wcs-node-1 --tag aws:autoscaling:groupName=wcs-asg --tag wcs-origin=10.0.1.10 \
@@ -96,6 +111,7 @@ echo "   moto       $TWIN_MOTO_URL  (ELBv2, SSM, Secrets Manager; signatures che
 echo "   ASG hook   $TWIN_AWS_ENDPOINT_URL  ($TWIN_ASG / $TWIN_HOOK, instance Pending:Wait)"
 echo "   WCS        $TWIN_WCS_VERSION, running, stats page $TWIN_STATS_URL"
 echo "              (not ready for 1.5 s after a restart)"
+echo "   the fleet  4 more nodes in the target group, stats pages on 127.0.0.2-5"
 
 # TLS material, as an operator would put it on the node (optional: needs openssl).
 TLS=""
@@ -147,6 +163,9 @@ interval = 1
 [drain]
 rest_url = $TWIN_REST_URL
 timeout = 120
+
+[fleet]
+stats_url = $TWIN_FLEET_STATS_URL
 INI
 )
 echo
@@ -315,6 +334,17 @@ wait "$WATCH_PID" || WATCH_RC=$?
 WATCH_PID=""
 echo "   watch stopped by SIGTERM: exit $WATCH_RC (already drained: no second drain)"
 [ "$WATCH_RC" = 0 ] || UNEXPECTED=1
+
+echo
+echo "== the fleet at a glance: the rest of the target group (this node has left it)"
+agent fleet || UNEXPECTED=1
+grep -q 'failed at secrets' "$WORK/agent.out" || UNEXPECTED=1
+echo
+echo "== and what is wrong with this node's set-up (read-only)"
+DOCTOR_RC=0
+agent doctor || DOCTOR_RC=$?
+echo "   doctor: exit $DOCTOR_RC (1: a check failed; each failure has its one-line fix)"
+[ "$DOCTOR_RC" -le 1 ] || UNEXPECTED=1
 
 T1=$(date +%s%N)
 echo

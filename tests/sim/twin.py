@@ -42,6 +42,7 @@ with Twin.add() before start(); SubprocessService runs an external server.
 """
 
 import argparse
+import json
 import os
 import shlex
 import signal
@@ -292,6 +293,31 @@ class WcsService(Service):
         }
 
 
+class FleetService(Service):
+    """The fleet's other nodes (fleet_nodes.FleetNodes) beside the seeded
+    instance: moto instances on 127.0.0.2, 127.0.0.3, ... in the target group,
+    each with its own stats page.  Started after the AWS twin."""
+
+    name = "fleet"
+
+    def __init__(self, twin, specs):
+        self.twin = twin
+        self.specs = specs
+        self.nodes = None
+
+    def start(self):
+        import fleet_nodes
+
+        self.nodes = fleet_nodes.FleetNodes(self.twin.aws, self.specs).start()
+
+    def stop(self):
+        if self.nodes is not None:
+            self.nodes.stop()
+
+    def env(self):
+        return {"TWIN_FLEET_STATS_URL": self.nodes.stats_url, "TWIN_FLEET_IDS": " ".join(self.nodes.ids)}
+
+
 class Twin:
     """The whole twin: a list of services started in order, stopped in reverse.
 
@@ -437,6 +463,12 @@ def main(argv=None):
         metavar="MS",
         help="with --wcs: the stats page is not ready for MS after start and after every restart (default 500)",
     )
+    p.add_argument(
+        "--fleet-file",
+        metavar="PATH",
+        help="with --aws: a JSON list of fleet_nodes specs: more nodes in the target group, each with "
+        "its own stats page on 127.0.0.2, 127.0.0.3, ... (TWIN_FLEET_STATS_URL, TWIN_FLEET_IDS)",
+    )
     imds_mod.add_arguments(p)
     args = p.parse_args(argv)
     if args.imds_opts:
@@ -462,8 +494,14 @@ def main(argv=None):
             aws = {"moto_log_path": args.moto_log, "verbose": args.verbose, "tls": not args.plain_http}
             if args.terminate_hook_timeout is not None:
                 aws["names"] = {"terminate_hook_heartbeat_timeout": args.terminate_hook_timeout}
-        elif args.moto_log or args.plain_http or args.terminate_hook_timeout is not None:
-            raise ValueError("--moto-log, --plain-http and --terminate-hook-timeout need --aws")
+        elif args.moto_log or args.plain_http or args.terminate_hook_timeout is not None or args.fleet_file:
+            raise ValueError("--moto-log, --plain-http, --terminate-hook-timeout and --fleet-file need --aws")
+        fleet = None
+        if args.fleet_file:
+            with open(args.fleet_file, encoding="utf-8") as f:
+                fleet = json.load(f)
+            if not isinstance(fleet, list) or not all(isinstance(x, dict) for x in fleet):
+                raise ValueError("--fleet-file %s: want a JSON list of objects" % args.fleet_file)
         wcs = None
         if args.wcs:
             wcs = {"root": args.wcs, "version": args.wcs_version, "verbose": args.verbose}
@@ -472,6 +510,8 @@ def main(argv=None):
         elif args.wcs_version or args.wcs_stats_delay_ms is not None:
             raise ValueError("--wcs-version and --wcs-stats-delay-ms need --wcs")
         twin = Twin(imds=dict(kw, verbose=args.verbose), aws=aws, wcs=wcs)
+        if fleet is not None:
+            twin.add(FleetService(twin, fleet))
         twin.start()
     except (ValueError, OSError, RuntimeError) as e:
         sys.stderr.write("twin.py: %s\n" % e)
