@@ -1,3 +1,10 @@
+/*
+ * One idea that reads better whole (about 900 lines): one HTTP request
+ * through libcurl under the agent's policy (see http.h): the options, the
+ * address check before connecting, the body cap while receiving, the
+ * handle and trust store kept for the process, and the transport seam for
+ * tests.  Split, each part would need the others' private state.
+ */
 #include "net/http.h"
 
 #include <sys/socket.h>

@@ -16,6 +16,10 @@
  * how its neighbours are read.  The one exception is the end of the file:
  * a last line ending in a backslash would swallow whatever is appended
  * after it, so an append first terminates such a line (see terminate_last).
+ *
+ * One idea that reads better whole (about 900 lines): the reader, the
+ * entry model and the edits share the same line rules and would only be
+ * understood together.
  */
 #include "wcs/props.h"
 
