@@ -361,6 +361,16 @@ trust_store(struct http_response *resp, X509_STORE **out)
     return AGENT_OK;
 }
 
+enum agent_rc
+http_shared_trust_store(struct http_response *resp, void **out)
+{
+    X509_STORE *st = NULL;
+    enum agent_rc rc = trust_store(resp, &st);
+
+    *out = rc == AGENT_OK ? st : NULL;
+    return rc;
+}
+
 /* Gives a new TLS connection the shared trust store (OpenSSL backend). */
 static CURLcode
 on_ssl_ctx(CURL *h, void *sslctx, void *userp)

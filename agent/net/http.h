@@ -155,6 +155,15 @@ struct http_stats {
 void http_get_stats(struct http_stats *out);
 
 /* curl_global_init / cleanup; call once from main. */
+/*
+ * The process's trust store (an OpenSSL X509_STORE, opaque here), built on
+ * first use as every TLS request of http_perform() uses it; for net/'s
+ * other libcurl user (http_multi).  AGENT_OK and *out (owned by http, freed
+ * by http_global_cleanup()); AGENT_ERR_CONFIG with resp's error filled when
+ * the CA certificates cannot be loaded.
+ */
+enum agent_rc http_shared_trust_store(struct http_response *resp, void **out);
+
 enum agent_rc http_global_init(void);
 
 void http_global_cleanup(void);

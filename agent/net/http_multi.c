@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 
 #include "core/clock.h"
 #include "core/str.h"
@@ -55,6 +57,35 @@ http_multi_plain_ok(const char *url)
     return (ip >> 24) == 10 || (ip >> 20) == ((172u << 4) | 1u) ||
            (ip >> 16) == ((192u << 8) | 168u) || (ip >> 22) == ((100u << 2) | 1u) ||
            (ip >> 24) == 127;
+}
+
+/* Gives a new TLS connection the process's trust store (as http_perform's do). */
+static CURLcode
+on_ssl_ctx(CURL *h, void *sslctx, void *userp)
+{
+    (void)h;
+    SSL_CTX_set1_cert_store((SSL_CTX *)sslctx, (X509_STORE *)userp);
+    return CURLE_OK;
+}
+
+/* The TLS options of one transfer: the shared store, else (another TLS backend) AWS_CA_BUNDLE. */
+static enum agent_rc
+set_trust(CURL *h, struct http_response *resp)
+{
+    const char *ca = getenv("AWS_CA_BUNDLE");
+    void *store = NULL;
+    enum agent_rc rc = http_shared_trust_store(resp, &store);
+
+    if (rc != AGENT_OK)
+        return rc;
+    if (curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx) == CURLE_OK) {
+        curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, store);
+        curl_easy_setopt(h, CURLOPT_CAINFO, NULL);
+        curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+    } else if (ca != NULL && ca[0] != '\0') {
+        curl_easy_setopt(h, CURLOPT_CAINFO, ca);
+    }
+    return AGENT_OK;
 }
 
 static void
@@ -118,7 +149,6 @@ finish(struct item_ctx *x, CURLcode cc)
 enum agent_rc
 http_multi_get(struct http_multi_item *items, size_t n)
 {
-    const char *ca = getenv("AWS_CA_BUNDLE");
     struct item_ctx *xs;
     CURLM *m;
     CURLMsg *msg;
@@ -162,6 +192,12 @@ http_multi_get(struct http_multi_item *items, size_t n)
             rc = AGENT_ERR_NOMEM;
             continue;
         }
+        if (strcmp(protos, "https") == 0 && set_trust(x->h, &it->resp) != AGENT_OK) {
+            it->rc = AGENT_ERR_CONFIG; /* no trust store: nothing to verify with */
+            curl_easy_cleanup(x->h);
+            x->h = NULL;
+            continue;
+        }
         curl_easy_setopt(x->h, CURLOPT_URL, it->url);
         curl_easy_setopt(x->h, CURLOPT_PROTOCOLS_STR, protos);
         curl_easy_setopt(x->h, CURLOPT_NOSIGNAL, 1L);
@@ -169,8 +205,6 @@ http_multi_get(struct http_multi_item *items, size_t n)
         curl_easy_setopt(x->h, CURLOPT_CONNECTTIMEOUT_MS, (long)it->timeout_ms);
         curl_easy_setopt(x->h, CURLOPT_SSL_VERIFYPEER, 1L);
         curl_easy_setopt(x->h, CURLOPT_SSL_VERIFYHOST, 2L);
-        if (ca != NULL && ca[0] != '\0')
-            curl_easy_setopt(x->h, CURLOPT_CAINFO, ca);
         curl_easy_setopt(x->h, CURLOPT_FOLLOWLOCATION, 0L);
         curl_easy_setopt(x->h, CURLOPT_NOPROXY, "*");
         curl_easy_setopt(x->h, CURLOPT_USERAGENT, "wcs-agent/" AGENT_VERSION);

@@ -4,9 +4,9 @@
  * which reads every node's stats page (design.md §8.7).
  *
  * Policy: GET only, no body sent, no redirects, no proxy, TLS verified
- * (AWS_CA_BUNDLE replaces the trust store); plain http only to loopback and
- * private IPv4 literals (10/8, 172.16/12, 192.168/16, 100.64/10: the
- * addresses of nodes inside a VPC), https anywhere.  Nothing secret is sent.
+ * against the process's one trust store (http_shared_trust_store()); plain http only to loopback
+ * and private IPv4 literals (10/8, 172.16/12, 192.168/16, 100.64/10: the addresses of nodes inside
+ * a VPC), https anywhere.  Nothing secret is sent.
  */
 #ifndef AGENT_NET_HTTP_MULTI_H
 #define AGENT_NET_HTTP_MULTI_H

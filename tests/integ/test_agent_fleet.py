@@ -307,6 +307,55 @@ class FleetCase(TwinTestCase):
         self.assertRegex(r.stdout, r"4 targets, \d+ healthy, 45 connections; spread 35 \(max 40 on i-\w+, min 5 on i-\w+\); 2 without stats")
 
 
+class FleetTlsCase(TwinTestCase):
+    """Stats pages over https: verified with the process's one trust store
+    (AWS_CA_BUNDLE: the system bundle and the twin's test CA), and refused when
+    the page's certificate comes from a CA the store does not hold."""
+
+    use_aws = True
+    need_agent = True
+    agent_timeout = 30
+
+    def fleet_over(self, ssl_context):
+        import netutil  # noqa: F401  (the twin's folder is on sys.path)
+        import wcs
+
+        srv = wcs.StatsServer(fields={"connections": "21"}, ssl_context=ssl_context).start()
+        self.addCleanup(srv.stop)
+        self.write_config(
+            "[register]\ntarget_group = %s\n[fleet]\nstats_url = https://127.0.0.1:%d/?action=stat\n"
+            % (self.aws.seeded["target_group_arn"], srv.port)
+        )
+        ec2 = self.aws.client("ec2", credentials="user")
+        elbv2 = self.aws.client("elbv2", credentials="user")
+        s = self.aws.seeded
+        iid = ec2.run_instances(ImageId=s["ami_id"], MinCount=1, MaxCount=1, InstanceType=s["instance_type"])[
+            "Instances"
+        ][0]["InstanceId"]
+        elbv2.register_targets(TargetGroupArn=s["target_group_arn"], Targets=[{"Id": iid, "Port": 8080}])
+        r = self.run_agent("fleet", "--json")
+        self.assertEqual(r.rc, 0, r.stderr)
+        rows = json.loads(r.stdout)["targets"]
+        self.assertEqual([t["instance_id"] for t in rows], [iid])
+        return rows[0]
+
+    def test_trusted_page(self):
+        import netutil
+
+        row = self.fleet_over(netutil.shared_ca().server_context())
+        self.assertIsNone(row["error"], row)
+        self.assertEqual(row["stats"]["connections"], 21)
+
+    def test_page_of_an_unknown_ca_is_refused(self):
+        import netutil
+
+        other = netutil.TestCA(system=False)
+        self.addCleanup(other.cleanup)
+        row = self.fleet_over(other.server_context())
+        self.assertIsNone(row["stats"])
+        self.assertIn("TLS", row["error"])
+
+
 class DoctorCase(TwinTestCase):
     twin_scope = "class"
     use_aws = True

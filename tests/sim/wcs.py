@@ -78,6 +78,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
+from netutil import TlsServerMixin  # noqa: E402
 from wcs_service import ServiceState, make_service_scripts  # noqa: E402,F401
 
 DEFAULT_VERSION = "5.2.1234"
@@ -794,7 +795,7 @@ NOT_READY = ("503", "refuse", "empty", "hang")
 STYLES = ("text", "html")
 
 
-class _StatsHTTPServer(http.server.ThreadingHTTPServer):
+class _StatsHTTPServer(TlsServerMixin, http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 64
@@ -1011,6 +1012,7 @@ class StatsServer:
         restart_file=None,
         fields_file=None,
         verbose=False,
+        ssl_context=None,
     ):
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("wcs stats: refusing to bind %r: loopback only" % host)
@@ -1031,6 +1033,7 @@ class StatsServer:
         self.restart_file = restart_file
         self.fields_file = fields_file
         self.verbose = verbose
+        self.ssl_context = ssl_context  # an ssl.SSLContext: the page speaks https
         self._lock = threading.RLock()
         self._groups = [(g, dict(items)) for g, items in DEFAULT_GROUPS]
         self._extra = {}
@@ -1337,6 +1340,7 @@ class StatsServer:
             server.server_close()
             raise
         server.owner = self
+        server.ssl_context = self.ssl_context
         self._server = server
         self._port = server.server_address[1]
 
