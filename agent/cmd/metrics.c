@@ -80,6 +80,7 @@ cmd_metrics(const struct run_env *env, int argc, char **argv)
         return agent_rc_exit_status(rc);
     }
     if (once) {
+        pub.once = 1;
         rc = metrics_publish(&pub, 0);
         if (rc == AGENT_OK)
             log_info("metrics: published to %s (%s)", ctx.cfg->metrics.namespace,

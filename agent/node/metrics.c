@@ -302,9 +302,19 @@ metrics_publish(struct metrics_publisher *p, int draining)
     if (rc == AGENT_OK && (p->cfg->metrics.per_instance || p->asg[0] == '\0'))
         rc = p->asg[0] != '\0' ? put(p, &s, inst, 2) : put(p, &s, inst + 1, 1);
     if (rc != AGENT_OK) {
+        const struct aws_error *e = rc == AGENT_ERR_AWS ? awsapi_last_error(p->api) : NULL;
+        const char *retry = p->once ? "" : "; trying again next period";
+
         p->n_failed++;
-        log_warnx("metrics: not published this period (%s); trying again next period",
-                  agent_rc_str(rc));
+        if (e != NULL && (strcmp(e->code, "AccessDenied") == 0 ||
+                          strcmp(e->code, "AccessDeniedException") == 0 ||
+                          strcmp(e->code, "UnauthorizedOperation") == 0))
+            log_warnx("metrics: not published: the instance role may not call "
+                      "cloudwatch:PutMetricData for namespace %s: allow it in the role's policy "
+                      "(condition cloudwatch:namespace = %s)%s",
+                      p->cfg->metrics.namespace, p->cfg->metrics.namespace, retry);
+        else
+            log_warnx("metrics: not published this period (%s)%s", agent_rc_str(rc), retry);
         return rc;
     }
     p->n_put++;

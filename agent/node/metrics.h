@@ -72,6 +72,7 @@ struct metrics_publisher {
     char state_dir[4096];
     struct metrics_cpu cpu; /* the reading of the last period */
     unsigned n_put, n_failed;
+    int once; /* set by the caller: one period only (no "next period" to try again in) */
 };
 
 /*

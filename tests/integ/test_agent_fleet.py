@@ -26,11 +26,14 @@ TAG = "wcs-agent:result"
 
 class RecordingProxy:
     """Forwards every request to target unchanged (Host kept, so SigV4 still
-    verifies) and records (time, Action) of each, for ordering checks."""
+    verifies) and records (time, Action) of each, for ordering checks.  An
+    Action in deny is answered as IAM answers it (403 AccessDenied), for the
+    services whose IAM moto does not enforce."""
 
-    def __init__(self, target):
+    def __init__(self, target, deny=()):
         self.target = urllib.parse.urlsplit(target)
         self.calls = []
+        self.deny = set(deny)
         proxy = self
 
         class H(http.server.BaseHTTPRequestHandler):
@@ -43,6 +46,18 @@ class RecordingProxy:
                 # JSON protocol calls name themselves in X-Amz-Target ("AmazonSSM.GetParameter").
                 action = action or self.headers.get("X-Amz-Target", "").rpartition(".")[2]
                 proxy.calls.append((time.time(), action))
+                if action in proxy.deny:
+                    data = (
+                        "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: "
+                        "arn:aws:sts::123456789012:assumed-role/wcs-node-role/i-x is not authorized to perform: "
+                        "cloudwatch:%s</Message></Error><RequestId>1</RequestId></ErrorResponse>" % action
+                    ).encode()
+                    self.send_response(403)
+                    self.send_header("Content-Type", "text/xml")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 c = proxy.connect()
                 hdrs = {k: v for k, v in self.headers.items()}
                 c.putrequest("POST", self.path, skip_host=True, skip_accept_encoding=True)
@@ -158,6 +173,18 @@ class FleetSignalsCase(TwinTestCase):
                 Statistics=["Maximum", "SampleCount"],
             )["Datapoints"]
             self.assertEqual([(p["SampleCount"], p["Maximum"]) for p in pts], [(1.0, v)], n)
+
+    def test_metrics_denied_says_so_and_names_the_fix(self):
+        proxy = RecordingProxy(self.aws.moto_url, deny=("PutMetricData",)).start()
+        self.addCleanup(proxy.stop)
+        self.stats.set_field("connections", "3")
+        r = self.run_agent("metrics", "--once", env={"AWS_ENDPOINT_URL_CLOUDWATCH": proxy.url})
+        self.assertEqual([a for _, a in proxy.calls], ["PutMetricData"])
+        self.assertEqual(r.rc, 1, r.stderr)
+        self.assertIn("AccessDenied", r.stderr)
+        self.assertIn("may not call cloudwatch:PutMetricData for namespace WCS", r.stderr)
+        self.assertIn("condition cloudwatch:namespace = WCS", r.stderr)
+        self.assertNotIn("next period", r.stderr)  # --once: there is none
 
     # -- a failure that outlives the node -------------------------------------
 
