@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include <openssl/asn1.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
@@ -80,11 +82,13 @@ name_hash(const X509_NAME *name)
 /*
  * One DER element at *p (before end) with tag want (a V_ASN1_* universal
  * tag, or 0x80 | n for the context tag [n]): its contents in [*c, *cend)
- * and *p past it.  0 when it is not there, malformed or not DER.
+ * and *p past it.  0 when it is not there, malformed or not DER.  clip: an
+ * element longer than what is left is taken as far as it goes (the outer
+ * elements of a certificate of which only a prefix was decoded).
  */
 static int
-der_elem(const unsigned char **p, const unsigned char *end, int want, const unsigned char **c,
-         const unsigned char **cend)
+der_elem(const unsigned char **p, const unsigned char *end, int want, int clip,
+         const unsigned char **c, const unsigned char **cend)
 {
     const unsigned char *q = *p;
     long len;
@@ -93,70 +97,155 @@ der_elem(const unsigned char **p, const unsigned char *end, int want, const unsi
     if (q >= end || end - q > INT32_MAX)
         return 0;
     r = ASN1_get_object(&q, &len, &tag, &cls, (long)(end - q));
-    if ((r & 0x80) != 0 || (r & 0x01) != 0) /* an error, or an indefinite length */
+    if ((r & 0x01) != 0) /* an indefinite length: not DER */
         return 0;
+    if ((r & 0x80) != 0) { /* only "too long" goes on, and only when clipping */
+        int too_long = ERR_GET_REASON(ERR_peek_last_error()) == ASN1_R_TOO_LONG;
+
+        ERR_clear_error();
+        if (!clip || !too_long)
+            return 0;
+    }
     if ((want & 0x80) != 0 ? (cls != V_ASN1_CONTEXT_SPECIFIC || tag != (want & 0x7f))
                            : (cls != V_ASN1_UNIVERSAL || tag != want))
         return 0;
-    if (len < 0 || len > end - q)
+    if (len < 0 || (len > end - q && !clip))
         return 0;
     *c = q;
-    *cend = q + len;
-    *p = q + len;
+    *cend = len > end - q ? end : q + len;
+    *p = *cend;
     return 1;
 }
+
+/* The subject Name of the DER certificate der[0..n) (or a prefix of it: partial): [*s, *send). */
+static int
+der_subject(const unsigned char *der, size_t n, int partial, const unsigned char **s,
+            const unsigned char **send)
+{
+    const unsigned char *p = der, *end = der + n, *c, *cend;
+
+    /* Certificate ::= SEQUENCE { tbsCertificate ::= SEQUENCE { version [0] OPTIONAL,
+     *   serialNumber INTEGER, signature SEQUENCE, issuer SEQUENCE, validity SEQUENCE,
+     *   subject SEQUENCE, ... }, ... } */
+    if (!der_elem(&p, end, V_ASN1_SEQUENCE, partial, &c, &cend))
+        return 0;
+    p = c;
+    if (!der_elem(&p, cend, V_ASN1_SEQUENCE, partial, &c, &cend))
+        return 0;
+    p = c;
+    end = cend;
+    if (p < end && *p == 0xa0 && !der_elem(&p, end, 0x80 | 0, 0, &c, &cend))
+        return 0;
+    if (!der_elem(&p, end, V_ASN1_INTEGER, 0, &c, &cend) ||
+        !der_elem(&p, end, V_ASN1_SEQUENCE, 0, &c, &cend) ||
+        !der_elem(&p, end, V_ASN1_SEQUENCE, 0, &c, &cend) ||
+        !der_elem(&p, end, V_ASN1_SEQUENCE, 0, &c, &cend))
+        return 0;
+    *s = p;
+    if (!der_elem(&p, end, V_ASN1_SEQUENCE, 0, &c, &cend))
+        return 0;
+    *send = p;
+    return 1;
+}
+
+/* The base64 text of a certificate's PEM block pem[0..n): [*b, *e); 0 when it is not one. */
+static int
+pem_body(const char *pem, size_t n, const char **b, const char **e)
+{
+    static const char *const heads[] = {"-----BEGIN CERTIFICATE-----",
+                                        "-----BEGIN TRUSTED CERTIFICATE-----",
+                                        "-----BEGIN X509 CERTIFICATE-----"};
+    static const char end_mark[] = "-----END ";
+    const char *p = NULL;
+    size_t i, k;
+
+    for (i = 0; i < sizeof(heads) / sizeof(heads[0]) && p == NULL; i++) {
+        k = strlen(heads[i]);
+        if (n >= k && memcmp(pem, heads[i], k) == 0)
+            p = pem + k;
+    }
+    if (p == NULL)
+        return 0;
+    *b = p;
+    for (; (size_t)(p - pem) + sizeof(end_mark) - 1 <= n; p++)
+        if (*p == '-' && memcmp(p, end_mark, sizeof(end_mark) - 1) == 0) {
+            *e = p;
+            return 1;
+        }
+    return 0;
+}
+
+/*
+ * Decodes the base64 of [b, e) (line breaks and blanks skipped) into out:
+ * at most max characters of it when max > 0 (a multiple of 4), else all.
+ * The decoded length, or -1 on a character that is not base64.
+ */
+static long
+b64_decode(const char *b, const char *e, size_t max, unsigned char *out, char *tmp)
+{
+    size_t n = 0, pad = 0;
+    int len;
+
+    for (; b < e && (max == 0 || n < max); b++) {
+        unsigned char ch = (unsigned char)*b;
+
+        if (ch == '\n' || ch == '\r' || ch == ' ' || ch == '\t')
+            continue;
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+              ch == '+' || ch == '/' || ch == '='))
+            return -1;
+        tmp[n++] = (char)ch;
+    }
+    if (n == 0 || n % 4 != 0 || n > INT32_MAX)
+        return -1;
+    while (pad < 2 && tmp[n - 1 - pad] == '=')
+        pad++;
+    len = EVP_DecodeBlock(out, (const unsigned char *)tmp, (int)n);
+    return len < 0 ? -1 : (long)len - (long)pad;
+}
+
+/* The hash of the Name at der[0..n) (all of it); 0 when it is not one. */
+static int
+name_der_hash(const unsigned char *der, long n, unsigned long *out)
+{
+    const unsigned char *p = der;
+    X509_NAME *nm = d2i_X509_NAME(NULL, &p, n);
+    int ok = nm != NULL && p == der + n;
+
+    if (ok)
+        *out = name_hash(nm);
+    X509_NAME_free(nm);
+    return ok;
+}
+
+/* Base64 characters decoded first: 768 bytes of DER, past the subject of nearly every CA. */
+#define PREFIX_CHARS 1024
 
 int
 trust_subject_hash(const char *pem, size_t n, unsigned long *out)
 {
-    BIO *bio;
-    char *name = NULL, *header = NULL;
-    unsigned char *der = NULL;
-    const unsigned char *p, *end, *c, *cend, *subj;
-    long dlen = 0;
-    X509_NAME *nm = NULL;
+    char tmp[PREFIX_CHARS], *all = NULL;
+    unsigned char der[PREFIX_CHARS / 4 * 3], *full = NULL;
+    const char *b, *e;
+    const unsigned char *s, *send;
+    long len;
     int ok = 0;
 
-    if (n == 0 || n > INT32_MAX || (bio = BIO_new_mem_buf(pem, (int)n)) == NULL)
+    if (!pem_body(pem, n, &b, &e))
         return 0;
-    if (PEM_read_bio(bio, &name, &header, &der, &dlen) != 1 ||
-        (strcmp(name, "CERTIFICATE") != 0 && strcmp(name, "TRUSTED CERTIFICATE") != 0 &&
-         strcmp(name, "X509 CERTIFICATE") != 0))
-        goto out;
-    /* Certificate ::= SEQUENCE { tbsCertificate ::= SEQUENCE { version [0] OPTIONAL,
-     *   serialNumber INTEGER, signature SEQUENCE, issuer SEQUENCE, validity SEQUENCE,
-     *   subject SEQUENCE, ... }, ... } */
-    p = der;
-    end = der + dlen;
-    if (!der_elem(&p, end, V_ASN1_SEQUENCE, &c, &cend))
-        goto out;
-    p = c;
-    if (!der_elem(&p, cend, V_ASN1_SEQUENCE, &c, &cend))
-        goto out;
-    p = c;
-    end = cend;
-    if (p < end && *p == 0xa0 && !der_elem(&p, end, 0x80 | 0, &c, &cend))
-        goto out;
-    if (!der_elem(&p, end, V_ASN1_INTEGER, &c, &cend) ||
-        !der_elem(&p, end, V_ASN1_SEQUENCE, &c, &cend) ||
-        !der_elem(&p, end, V_ASN1_SEQUENCE, &c, &cend) ||
-        !der_elem(&p, end, V_ASN1_SEQUENCE, &c, &cend))
-        goto out;
-    subj = p;
-    if (!der_elem(&p, end, V_ASN1_SEQUENCE, &c, &cend))
-        goto out;
-    c = subj;
-    nm = d2i_X509_NAME(NULL, &c, (long)(p - subj));
-    if (nm != NULL && c == p) {
-        *out = name_hash(nm);
-        ok = 1;
+    /* A prefix first: decoding the whole certificate would cost four times more. */
+    len = b64_decode(b, e, PREFIX_CHARS, der, tmp);
+    if (len > 0 && der_subject(der, (size_t)len, 1, &s, &send))
+        return name_der_hash(s, (long)(send - s), out);
+    all = malloc((size_t)(e - b) + 1);
+    full = malloc((size_t)(e - b) / 4 * 3 + 3);
+    if (all != NULL && full != NULL) {
+        len = b64_decode(b, e, 0, full, all);
+        ok = len > 0 && der_subject(full, (size_t)len, 0, &s, &send) &&
+             name_der_hash(s, (long)(send - s), out);
     }
-out:
-    X509_NAME_free(nm);
-    OPENSSL_free(name);
-    OPENSSL_free(header);
-    OPENSSL_free(der);
-    BIO_free(bio);
+    free(all);
+    free(full);
     return ok;
 }
 

@@ -111,6 +111,33 @@ test_v1_and_v3(void **state)
     EVP_PKEY_free(k);
 }
 
+/* A subject past the first 768 bytes of DER (a long issuer before it): the whole block is decoded.
+ */
+static void
+test_subject_past_the_prefix(void **state)
+{
+    EVP_PKEY *k = new_key();
+    char cn[61];
+    X509 *x;
+    X509_NAME *n = X509_NAME_new();
+    int i;
+
+    (void)state;
+    memset(cn, 'w', sizeof(cn) - 1);
+    cn[sizeof(cn) - 1] = '\0';
+    for (i = 0; i < 14; i++)
+        X509_NAME_add_entry_by_txt(n, "OU", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+    x = make_cert("long", k, NULL, NULL, 3);
+    X509_set_subject_name(x, n);
+    X509_set_issuer_name(x, n);
+    assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+    assert_true(i2d_X509_NAME(n, NULL) * 2 > 768);
+    check_cert(x);
+    X509_NAME_free(n);
+    X509_free(x);
+    EVP_PKEY_free(k);
+}
+
 static void
 test_system_bundle(void **state)
 {
@@ -246,6 +273,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_v1_and_v3),
+        cmocka_unit_test(test_subject_past_the_prefix),
         cmocka_unit_test(test_system_bundle),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_store_verifies_through_the_index),
