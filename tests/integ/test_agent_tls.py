@@ -55,9 +55,10 @@ class TlsCase(TwinTestCase):
         # One TCP connection per endpoint host for the whole run.
         self.assertEqual(self.imds.connections_total - imds0, 1)
         self.assertEqual(self.aws.endpoint.connections_total - ep0, 1)
-        # moto's server (werkzeug's development server) answers every request with
-        # "Connection: close": one connection per request, each reopened transparently.
-        self.assertEqual(moto["connections"], sum(moto["passed"].values()), moto)
+        # moto's server keeps connections alive as AWS does (moto_launch.py): the run's
+        # requests to moto (ELBv2 and classic ELB share its host) share one connection.
+        self.assertGreaterEqual(sum(moto["passed"].values()), 2, moto)
+        self.assertEqual(moto["connections"], 1, moto)
 
     def assert_refused(self, env, needle):
         r = self.run_agent("run", *ONLY, env=env)

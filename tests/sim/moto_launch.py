@@ -8,7 +8,12 @@ werkzeug's threaded server, with what moto_server lacks:
   over-rate requests the way each protocol does (Query: 400 Throttling,
   JSON: 400 ThrottlingException, S3: 503 SlowDown);
 - counters: TCP connections accepted, requests and throttled requests per
-  service.
+  service;
+- HTTP keep-alive, as AWS endpoints keep connections open: werkzeug's server
+  answers every request with "Connection: close" (it cannot be sure an
+  application read the whole request body); here the body is read whole
+  before moto sees it, so the next request line is where it should be, and
+  the connection stays open unless the client asked to close it.
 
 Control requests carry the header X-Twin-Control: 1 and never reach moto
 (nor count): GET /_twin/stats, POST /_twin/reset-counts,
@@ -18,6 +23,7 @@ POST /_twin/throttle with {"rate": R, "burst": B}.
 """
 
 import argparse
+import io
 import json
 import os
 import signal
@@ -76,6 +82,12 @@ def middleware(app, counters, get_server):
             return control(environ, start_response)
         with counters.lock:
             counters.conns.add((environ.get("REMOTE_ADDR"), environ.get("REMOTE_PORT")))
+        # The body read whole (keep-alive: nothing of it may be left for the next request).
+        if environ.get("wsgi.input_terminated"):
+            environ["wsgi.input"] = io.BytesIO(environ["wsgi.input"].read())
+        else:
+            n = int(environ.get("CONTENT_LENGTH") or 0)
+            environ["wsgi.input"] = io.BytesIO(environ["wsgi.input"].read(n) if n > 0 else b"")
         service = netutil.service_from_authorization(environ.get("HTTP_AUTHORIZATION")) or "unsigned"
         if not counters.buckets.take(service):
             status, ctype, body = _throttle_reply(service)
@@ -133,9 +145,44 @@ def main(argv=None):
         def log_request(self, *a, **kw):
             pass
 
+        def send_header(self, keyword, value):
+            # werkzeug's "Connection: close" after every response is dropped (see the top),
+            # unless the client asked for it.
+            if (
+                keyword.lower() == "connection"
+                and value.lower() == "close"
+                and self.headers.get("Connection", "").lower() != "close"
+                and self.request_version == "HTTP/1.1"
+            ):
+                return
+            super().send_header(keyword, value)
+
     class Server(netutil.TlsServerMixin, netutil.CountingServerMixin, ws.ThreadedWSGIServer):
         daemon_threads = True
         request_queue_size = 128
+
+    class NoDrain:
+        """werkzeug reads whatever follows a response on the socket and throws
+        it away (it expects to close the connection): with keep-alive that is
+        the next request.  The middleware has read each body whole, so there
+        is nothing to drain."""
+
+        EVENT_READ = 1
+
+        @classmethod
+        def DefaultSelector(cls):
+            return cls()
+
+        def register(self, *a):
+            pass
+
+        def select(self, timeout=None):
+            return []
+
+        def close(self):
+            pass
+
+    ws.selectors = NoDrain
 
     app = DomainDispatcherApplication(create_backend_app)
     app.debug = True
