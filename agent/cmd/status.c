@@ -63,6 +63,16 @@ print_drain(const struct state_drain *d)
     print_counts("last counts:", &d->last_counts);
 }
 
+/* The last reconcile of watch (design.md §8.1), when there was one. */
+static void
+print_reconcile(const struct state_reconcile *r)
+{
+    if (r->result == RECONCILE_NONE)
+        return;
+    printf("reconcile: %s at %s: %s\n", state_reconcile_str(r->result), r->at[0] ? r->at : "-",
+           r->detail[0] ? r->detail : "-");
+}
+
 static void
 print_table(const struct state *st, int running, int interrupted)
 {
@@ -101,6 +111,7 @@ print_table(const struct state *st, int running, int interrupted)
         printf("restart pending: %s changed (the next `wcs-agent run` restarts WCS)\n", why);
     }
     print_drain(&st->drain);
+    print_reconcile(&st->reconcile);
     if (st->deregistered[0] != '\0')
         printf("deregistered: since %s (wcs-agent deregister); `wcs-agent run` registers the node "
                "again\n",

@@ -17,19 +17,27 @@
 #include "node/drain.h"
 #include "node/metrics.h"
 #include "node/notify.h"
+#include "node/reconcile.h"
 #include "node/session.h"
 #include "wcs/stats.h"
 
 /*
- * Test-only, undocumented: the period in milliseconds instead of
- * watch.interval, and a number of periods after which watch exits 0 (the
- * soak test); both read here only.
+ * Test-only (packaging/doc/operations.md, "Test-only environment"): the
+ * period in milliseconds instead of watch.interval, a number of periods
+ * after which watch exits 0 (the soak test), and the reconcile interval in
+ * milliseconds instead of watch.reconcile_interval (which still turns the
+ * reconcile off at 0); read here only, and not passed to the reconcile's run.
  */
 #define TEST_INTERVAL_ENV   "WCS_AGENT_TEST_INTERVAL_MS"
 #define TEST_ITERATIONS_ENV "WCS_AGENT_TEST_ITERATIONS"
+#define TEST_RECONCILE_ENV  "WCS_AGENT_TEST_RECONCILE_MS"
 
 #define WATCHDOG_DEFAULT_MS (10 * 1000)
 #define TICK_MS             200
+/* A reconcile's run asked to stop (SIGTERM, a lifecycle change) is killed after this. */
+#define RECONCILE_STOP_GRACE_MS (30 * 1000)
+/* A reconcile's run may take agent.deadline and this margin before it is stopped. */
+#define RECONCILE_LIMIT_MARGIN_MS (60 * 1000)
 
 static const char usage_text[] =
     "usage: wcs-agent watch\n"
@@ -37,7 +45,10 @@ static const char usage_text[] =
     "  reads the target lifecycle state, Spot and rebalance notices from IMDS and\n"
     "  the stats page; drains on scale-in, Spot, Standby (drain.on_standby) and\n"
     "  rebalance (drain.on_rebalance); undrains on a return to InService after\n"
-    "  Standby; SIGTERM drains within drain.stop_timeout, then exits 0\n"
+    "  Standby; SIGTERM drains within drain.stop_timeout, then exits 0; every\n"
+    "  watch.reconcile_interval (0: off) reruns `wcs-agent run --skip update` while\n"
+    "  the node is in service, so a changed certificate or licence is applied by\n"
+    "  the drain-safe restart (restart.mode)\n"
     "\n"
     "options:\n"
     "  -h, --help            this help\n"
@@ -85,6 +96,9 @@ struct watch {
     struct metrics_publisher metrics;
     int metrics_ready;
     int64_t next_metrics_ms;
+    /* The reconcile (design.md §8.1, node/reconcile.h). */
+    struct reconcile reconcile;
+    int64_t stop_spent_ms; /* of drain.stop_timeout, spent ending a reconcile's run on SIGTERM */
 };
 
 /* ---- reading ---- */
@@ -193,14 +207,6 @@ ping(struct watch *w)
     (void)notify_send("WATCHDOG=1");
 }
 
-/*
- * Called once per period, after the IMDS and the stats page were read (page:
- * its fields, n = 0 when it did not answer) and after any drain this period
- * started has ended.  The place for what else watch does each period:
- * metrics publishing (design.md §8.4, every metrics.period) and the
- * reconcile of §8.1 (every watch.reconcile_interval).  Nothing here may
- * exit or block for long: log a failure and try again next period.
- */
 static void
 publish_metrics(struct watch *w)
 {
@@ -224,12 +230,96 @@ publish_metrics(struct watch *w)
     (void)metrics_publish(&w->metrics, w->draining);
 }
 
+/*
+ * A change that decide() acts on (a drain or an undrain) while a reconcile's
+ * run is going: the run is stopped first, and decide() sees the change at
+ * the next period (w->last is left as it was).  why[cap] names it.
+ */
+static int
+lifecycle_moved(const struct watch *w, const struct observation *o, char *why, size_t cap)
+{
+    if (!o->ok)
+        return 0;
+    if (strcmp(o->target, w->last.target) != 0)
+        snprintf(why, cap, "target lifecycle state %s -> %s", w->last.target, o->target);
+    else if (o->spot && !w->last.spot)
+        snprintf(why, cap, "%s", "a Spot interruption notice");
+    else if (o->rebalance && !w->last.rebalance && w->ctx.cfg->drain.on_rebalance)
+        snprintf(why, cap, "%s", "a rebalance recommendation");
+    else
+        return 0;
+    return 1;
+}
+
+/*
+ * The reconcile (design.md §8.1): when due, and only while the node is in
+ * service (target lifecycle state InService, or none outside an Auto
+ * Scaling group) and no drain holds it, `wcs-agent run --skip update` in a
+ * child (node/reconcile.h says why a child).  Watch waits for it in ticks:
+ * the watchdog, metrics, SIGTERM (the run is stopped, then watch drains
+ * within what is left of drain.stop_timeout) and the IMDS every period (a
+ * lifecycle change stops the run; decide() acts on it next period).  Watch
+ * starts no drain and takes no lock while the run goes: the run holds the
+ * run lock, and drains for its own restart when restart.mode says so.
+ */
+static void
+reconcile_period(struct watch *w, const struct observation *o)
+{
+    struct observation now;
+    char why[160];
+    int64_t term_ms = 0;
+
+    if (!reconcile_due(&w->reconcile))
+        return;
+    if (!o->ok) {
+        reconcile_wait(&w->reconcile, "the instance metadata does not answer");
+        return;
+    }
+    if (o->target[0] != '\0' && strcmp(o->target, "InService") != 0) {
+        snprintf(why, sizeof(why), "target lifecycle state %s", o->target);
+        reconcile_wait(&w->reconcile, why);
+        return;
+    }
+    if (!reconcile_allowed(&w->ctx, why, sizeof(why))) {
+        reconcile_wait(&w->reconcile, why);
+        return;
+    }
+    if (reconcile_start(&w->reconcile, &w->ctx) != AGENT_OK)
+        return;
+    w->next_poll_ms = clock_mono_ms() + w->interval_ms;
+    while (!reconcile_poll(&w->reconcile, &w->ctx)) {
+        clock_sleep_ms(TICK_MS);
+        ping(w);
+        publish_metrics(w);
+        if (got_term && term_ms == 0) {
+            term_ms = clock_mono_ms();
+            reconcile_stop(&w->reconcile, "SIGTERM", RECONCILE_STOP_GRACE_MS);
+        }
+        if (clock_mono_ms() < w->next_poll_ms)
+            continue;
+        w->next_poll_ms = clock_mono_ms() + w->interval_ms;
+        observe(w, &now);
+        if (lifecycle_moved(w, &now, why, sizeof(why)))
+            reconcile_stop(&w->reconcile, why, RECONCILE_STOP_GRACE_MS);
+    }
+    if (term_ms != 0)
+        w->stop_spent_ms = clock_mono_ms() - term_ms;
+}
+
+/*
+ * Called once per period, after the IMDS and the stats page were read (page:
+ * its fields, n = 0 when it did not answer) and after any drain this period
+ * started has ended: metrics publishing (design.md §8.4, every
+ * metrics.period) and the reconcile of §8.1 (every
+ * watch.reconcile_interval).  Nothing here may exit: a failure is logged and
+ * tried again later.  Only the reconcile blocks, in ticks, while its run goes.
+ */
 static void
 each_period(struct watch *w, const struct observation *o, const struct stats *page)
 {
-    (void)o;
     (void)page; /* metrics_publish reads the page itself (one more GET a period) */
     publish_metrics(w);
+    reconcile_period(w, o);
 }
 
 /* ---- decisions ---- */
@@ -418,6 +508,7 @@ cmd_watch(const struct run_env *env, int argc, char **argv)
     struct stats page;
     enum agent_rc rc;
     const char *wd;
+    int64_t every;
     int status;
 
     if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
@@ -447,12 +538,23 @@ cmd_watch(const struct run_env *env, int argc, char **argv)
     if (w->interval_ms == 0)
         w->interval_ms = w->ctx.cfg->watch.interval_s * 1000;
     w->max_iterations = env_ll(TEST_ITERATIONS_ENV, 1, 100000000);
+    /* watch.reconcile_interval = 0 turns it off, whatever the test override says. */
+    every = w->ctx.cfg->watch.reconcile_interval_s * 1000;
+    if (every > 0 && env_ll(TEST_RECONCILE_ENV, 1, 604800000LL) > 0)
+        every = env_ll(TEST_RECONCILE_ENV, 1, 604800000LL);
+    reconcile_init(&w->reconcile, every,
+                   w->ctx.cfg->agent.deadline_s * 1000 + RECONCILE_LIMIT_MARGIN_MS);
     wd = getenv("WATCHDOG_USEC");
     w->watchdog_ms = WATCHDOG_DEFAULT_MS;
     if (wd != NULL && atoll(wd) >= 2000)
         w->watchdog_ms = atoll(wd) / 1000;
     log_info("watch: every %lld ms: target lifecycle state, Spot and rebalance notices, %s",
              (long long)w->interval_ms, w->ctx.cfg->ready.url);
+    if (every > 0)
+        log_info("watch: reconcile every %lld ms (watch.reconcile_interval), the first in one",
+                 (long long)every);
+    else
+        log_info("watch: no reconcile (watch.reconcile_interval = 0)");
     (void)notify_send("READY=1");
 
     status = 0;
@@ -494,10 +596,12 @@ cmd_watch(const struct run_env *env, int argc, char **argv)
         if (done) {
             log_info("watch: SIGTERM: the node is already drained: exiting");
         } else {
+            int64_t left_s = w->ctx.cfg->drain.stop_timeout_s - (w->stop_spent_ms + 999) / 1000;
+
             log_info("watch: SIGTERM: draining within drain.stop_timeout (%lld s)",
-                     (long long)w->ctx.cfg->drain.stop_timeout_s);
+                     (long long)(left_s > 0 ? left_s : 1));
             w->term_seen = 1;
-            run_drain(w, DRAIN_REASON_STOP, 0, w->ctx.cfg->drain.stop_timeout_s);
+            run_drain(w, DRAIN_REASON_STOP, 0, left_s > 0 ? left_s : 1);
         }
     }
     log_info("watch: stopped after %lld periods", w->iterations);

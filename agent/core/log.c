@@ -54,6 +54,18 @@ log_init(int verbosity, enum log_format fmt)
     log_journal = js != NULL && js[0] != '\0';
 }
 
+int
+log_get_verbosity(void)
+{
+    return log_verbosity;
+}
+
+enum log_format
+log_get_format(void)
+{
+    return log_fmt;
+}
+
 void
 log_set_fd(int fd)
 {

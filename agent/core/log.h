@@ -36,6 +36,11 @@ enum log_format {
  */
 void log_init(int verbosity, enum log_format fmt);
 
+/* What log_init() was given (a child of the agent is started with the same options). */
+int log_get_verbosity(void);
+
+enum log_format log_get_format(void);
+
 /* Sends the lines to fd instead of stderr (tests); -1 restores stderr. */
 void log_set_fd(int fd);
 

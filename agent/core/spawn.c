@@ -162,6 +162,7 @@ record_status(int status, struct spawn_result *r)
     }
 }
 
+/* out_w -1: the child keeps the agent's stdout and stderr. */
 static enum agent_rc
 start_child(const struct spawn_opts *o, int in_r, int out_w, pid_t *pid)
 {
@@ -170,6 +171,7 @@ start_child(const struct spawn_opts *o, int in_r, int out_w, pid_t *pid)
     sigset_t all, none;
     char *const *argv = (char *const *)(uintptr_t)o->argv;
     char *const *envp = (char *const *)(uintptr_t)(o->env != NULL ? o->env : default_env);
+    const char *prog = o->path != NULL ? o->path : o->argv[0];
     int err, fa_ok = 0, attr_ok = 0;
 
     err = posix_spawn_file_actions_init(&fa);
@@ -185,9 +187,9 @@ start_child(const struct spawn_opts *o, int in_r, int out_w, pid_t *pid)
         err = posix_spawn_file_actions_adddup2(&fa, in_r, 0);
     else
         err = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    if (err == 0)
+    if (err == 0 && out_w != -1)
         err = posix_spawn_file_actions_adddup2(&fa, out_w, 1);
-    if (err == 0)
+    if (err == 0 && out_w != -1)
         err = posix_spawn_file_actions_adddup2(&fa, out_w, 2);
     /* Whatever else the agent has open (lock file, sockets) stays with it. */
     if (err == 0)
@@ -211,10 +213,10 @@ start_child(const struct spawn_opts *o, int in_r, int out_w, pid_t *pid)
     if (err != 0)
         goto out;
 
-    if (strchr(o->argv[0], '/') != NULL)
-        err = posix_spawn(pid, o->argv[0], &fa, &attr, argv, envp);
+    if (strchr(prog, '/') != NULL)
+        err = posix_spawn(pid, prog, &fa, &attr, argv, envp);
     else
-        err = posix_spawnp(pid, o->argv[0], &fa, &attr, argv, envp);
+        err = posix_spawnp(pid, prog, &fa, &attr, argv, envp);
 out:
     if (attr_ok)
         posix_spawnattr_destroy(&attr);
@@ -223,9 +225,9 @@ out:
     if (err != 0) {
         errno = err;
         if (o->cwd != NULL)
-            log_err("spawn: %s (in %s)", o->argv[0], o->cwd);
+            log_err("spawn: %s (in %s)", prog, o->cwd);
         else
-            log_err("spawn: %s", o->argv[0]);
+            log_err("spawn: %s", prog);
         return AGENT_ERR_IO;
     }
     return AGENT_OK;
@@ -407,6 +409,46 @@ out:
     sigpipe_restore(&guard);
     errno = saved;
     return rc;
+}
+
+enum agent_rc
+spawn_start(const struct spawn_opts *o, pid_t *pid)
+{
+    *pid = -1;
+    if (o == NULL || o->argv == NULL || o->argv[0] == NULL || o->argv[0][0] == '\0') {
+        log_errx("spawn: no program given");
+        return AGENT_ERR_INVAL;
+    }
+    log_debug("spawn: starting %s", o->path != NULL ? o->path : o->argv[0]);
+    return start_child(o, -1, -1, pid);
+}
+
+int
+spawn_reap(pid_t pid, struct spawn_result *r)
+{
+    int status;
+    pid_t w;
+
+    memset(r, 0, sizeof(*r));
+    buf_init(&r->output, 0);
+    do
+        w = waitpid(pid, &status, WNOHANG);
+    while (w == -1 && errno == EINTR);
+    if (w == 0)
+        return 0;
+    if (w != pid) {
+        log_err("spawn: waitpid %ld", (long)pid);
+        return -1;
+    }
+    record_status(status, r);
+    return 1;
+}
+
+void
+spawn_signal(pid_t pid, int sig)
+{
+    if (pid > 0)
+        kill_child(pid, sig);
 }
 
 void

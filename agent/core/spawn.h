@@ -5,6 +5,8 @@
 #ifndef AGENT_CORE_SPAWN_H
 #define AGENT_CORE_SPAWN_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -13,6 +15,7 @@
 
 struct spawn_opts {
     const char *const *argv; /* argv[0] is the program: a path, or a name looked up in PATH */
+    const char *path;        /* the program file instead of argv[0] (/proc/self/exe); NULL: none */
     const void
         *stdin_data; /* written to the child's stdin, which is then closed; NULL: /dev/null */
     size_t stdin_len;
@@ -43,6 +46,28 @@ struct spawn_result {
 enum agent_rc spawn_run(const struct spawn_opts *o, struct spawn_result *r);
 
 void spawn_result_cleanup(struct spawn_result *r);
+
+/*
+ * Starts a child and returns at once, for a caller that must go on working
+ * while it runs (watch's reconcile).  The child shares the agent's stdout
+ * and stderr (its lines go where the agent's go); stdin is /dev/null, every
+ * other descriptor is closed, signals are at their defaults and it leads its
+ * own process group.  o->argv, o->path, o->env and o->cwd are used;
+ * stdin_data, timeout_ms and output_max are not.  AGENT_ERR_IO (logged)
+ * when it could not be started.
+ */
+enum agent_rc spawn_start(const struct spawn_opts *o, pid_t *pid);
+
+/*
+ * Reaps a child of spawn_start() if it has ended, without waiting: 1 with
+ * r's exited, exit_code and signal set (r is zeroed first; its output stays
+ * empty), 0 while it runs, -1 on an error of waitpid (logged; the child is
+ * gone or not ours).
+ */
+int spawn_reap(pid_t pid, struct spawn_result *r);
+
+/* Sends sig to a child of spawn_start() (its process group). */
+void spawn_signal(pid_t pid, int sig);
 
 /*
  * The last non-empty line of a child's output, cut to 159 bytes and

@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/clock.h"
 #include "core/fileio.h"
 #include "core/log.h"
 #include "core/str.h"
@@ -67,6 +68,21 @@ static const char *const drain_states[DRAIN_STATE__MAX] = {
     [DRAIN_STATE_TIMED_OUT] = "timed_out",
     [DRAIN_STATE_CANCELLED] = "cancelled",
 };
+
+static const char *const reconcile_results[RECONCILE__MAX] = {
+    [RECONCILE_NONE] = "",
+    [RECONCILE_OK] = "ok",
+    [RECONCILE_CHANGED] = "changed",
+    [RECONCILE_FAILED] = "failed",
+};
+
+const char *
+state_reconcile_str(enum reconcile_result r)
+{
+    if ((unsigned)r >= RECONCILE__MAX)
+        return "";
+    return reconcile_results[r];
+}
 
 const char *
 state_drain_str(enum drain_state d)
@@ -243,6 +259,22 @@ add_drain(cJSON *root, const struct state_drain *d)
     return ok;
 }
 
+/* The reconcile object (design.md §8.1): the last reconcile of watch. */
+static int
+add_reconcile(cJSON *root, const struct state_reconcile *r)
+{
+    cJSON *o = cJSON_AddObjectToObject(root, "reconcile");
+    int ok = o != NULL;
+
+    if (o == NULL)
+        return 0;
+    ok &= cJSON_AddStringToObject(o, "result", state_reconcile_str(r->result)) != NULL;
+    ok &= add_text(o, "at", r->at, 1);
+    ok &= add_text(o, "run_id", r->run_id, 0);
+    ok &= add_text(o, "detail", r->detail, 1);
+    return ok;
+}
+
 enum agent_rc
 state_to_json(const struct state *st, struct buf *out)
 {
@@ -320,6 +352,8 @@ state_to_json(const struct state *st, struct buf *out)
     }
     if (st->drain.state != DRAIN_STATE_NONE)
         ok &= add_drain(root, &st->drain);
+    if (st->reconcile.result != RECONCILE_NONE)
+        ok &= add_reconcile(root, &st->reconcile);
     /* The wcs-agent:result tag last written (§8.6); absent until the first. */
     ok &= add_text(root, "result_tag", st->result_tag, 0);
     if (st->phase != STATE_PHASE_NONE)
@@ -425,12 +459,30 @@ get_drain(const cJSON *o, struct state_drain *d)
     return ok;
 }
 
+static int
+get_reconcile(const cJSON *o, struct state_reconcile *r)
+{
+    char word[32];
+    int ok = 1, i;
+
+    ok &= get_text(o, "result", word, sizeof(word));
+    r->result = RECONCILE__MAX;
+    for (i = RECONCILE_OK; i < RECONCILE__MAX; i++)
+        if (strcmp(word, reconcile_results[i]) == 0)
+            r->result = (enum reconcile_result)i;
+    ok &= r->result != RECONCILE__MAX;
+    ok &= get_text(o, "at", r->at, sizeof(r->at));
+    ok &= get_text(o, "run_id", r->run_id, sizeof(r->run_id));
+    ok &= get_text(o, "detail", r->detail, sizeof(r->detail));
+    return ok;
+}
+
 enum agent_rc
 state_from_json(const char *json, size_t len, struct state *st)
 {
     const char *end = NULL;
     cJSON *root;
-    const cJSON *run, *steps, *step, *applied, *ready, *sig, *it, *drain, *pending;
+    const cJSON *run, *steps, *step, *applied, *ready, *sig, *it, *drain, *pending, *rec;
     struct state tmp;
     int64_t v = 0;
     char word[32];
@@ -566,6 +618,11 @@ state_from_json(const char *json, size_t len, struct state *st)
         ok &= get_drain(drain, &tmp.drain);
     else
         ok &= drain == NULL || cJSON_IsNull(drain);
+    rec = cJSON_GetObjectItemCaseSensitive(root, "reconcile");
+    if (cJSON_IsObject(rec))
+        ok &= get_reconcile(rec, &tmp.reconcile);
+    else
+        ok &= rec == NULL || cJSON_IsNull(rec);
     ok &= get_text(root, "result_tag", tmp.result_tag, sizeof(tmp.result_tag));
     cJSON_Delete(root);
     if (!ok)
@@ -709,6 +766,20 @@ lock(const char *dir, int *fd, int quiet)
     }
     *fd = lfd;
     return AGENT_OK;
+}
+
+enum agent_rc
+state_lock_wait(const char *dir, int64_t ms, int *fd)
+{
+    int64_t until = clock_mono_ms() + ms;
+    enum agent_rc rc;
+
+    for (;;) {
+        rc = state_lock_quiet(dir, fd);
+        if (rc != AGENT_ERR_BUSY || clock_mono_ms() >= until)
+            return rc;
+        clock_sleep_ms(100);
+    }
 }
 
 int

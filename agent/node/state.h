@@ -108,6 +108,22 @@ struct state_drain {
     struct state_counts start_counts, last_counts;
 };
 
+/* The last reconcile of watch (design.md §8.1; watch.reconcile_interval). */
+enum reconcile_result {
+    RECONCILE_NONE,    /* none yet: the object is absent */
+    RECONCILE_OK,      /* the run found nothing to change */
+    RECONCILE_CHANGED, /* the run applied a change (the restart done or deferred: see detail) */
+    RECONCILE_FAILED,  /* the run failed or did not start; tried again next interval */
+    RECONCILE__MAX
+};
+
+struct state_reconcile {
+    enum reconcile_result result;
+    char at[32];      /* RFC 3339: when it ended */
+    char run_id[40];  /* the run it started; "" when that run recorded nothing */
+    char detail[256]; /* what changed, or the innermost cause of the failure */
+};
+
 /* An EC2 tag value: 256 characters (bytes here) and the NUL. */
 #define STATE_RESULT_TAG_MAX 257
 
@@ -139,6 +155,7 @@ struct state {
     } ready;
 
     struct state_drain drain; /* design.md §8.2; state DRAIN_STATE_NONE: absent */
+    struct state_reconcile reconcile; /* design.md §8.1; RECONCILE_NONE: absent */
     /* The wcs-agent:result tag value last written (design.md §8.6), "" when none. */
     char result_tag[STATE_RESULT_TAG_MAX];
 
@@ -211,6 +228,12 @@ enum agent_rc state_lock_quiet(const char *dir, int *fd);
 /* As state_load(), without logging a document that does not parse. */
 enum agent_rc state_load_quiet(const char *dir, struct state *st);
 
+/*
+ * As state_lock_quiet(), waiting up to ms for a process that holds it (a
+ * short write by another process); AGENT_ERR_BUSY after that.
+ */
+enum agent_rc state_lock_wait(const char *dir, int64_t ms, int *fd);
+
 /* 1 when another process holds the lock now (for status). */
 int state_lock_held(const char *dir);
 
@@ -221,6 +244,9 @@ void state_step_set_error(struct state_step *s, const char *text);
 
 /* "draining", "drained", "timed_out", "cancelled"; "" for DRAIN_STATE_NONE. */
 const char *state_drain_str(enum drain_state d);
+
+/* "ok", "changed", "failed"; "" for RECONCILE_NONE. */
+const char *state_reconcile_str(enum reconcile_result r);
 
 /* The value of the counter called name, or -1 when it is not recorded. */
 long long state_counts_get(const struct state_counts *c, const char *name);
