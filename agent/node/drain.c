@@ -412,6 +412,29 @@ set_end(struct drain *d)
         drain_cut_at(d, d->o.not_after);
 }
 
+/*
+ * The start time names a drain (undrain cancels the drain whose start it
+ * finds on disk).  A drain started within the second in which the recorded
+ * one began and was cancelled (a drain-safe restart stopped by SIGTERM, then
+ * watch's stop drain) waits for the next second, so that it is not taken for
+ * the cancelled one and given up at once.
+ */
+static void
+start_time(const struct run_ctx *ctx, char out[32])
+{
+    struct state st;
+    int i;
+
+    clock_rfc3339(clock_now(), out);
+    if (state_load_quiet(state_dir_of(ctx), &st) != AGENT_OK ||
+        st.drain.state != DRAIN_STATE_CANCELLED)
+        return;
+    for (i = 0; i < 12 && strcmp(st.drain.started, out) == 0; i++) {
+        clock_sleep_ms(100);
+        clock_rfc3339(clock_now(), out);
+    }
+}
+
 enum agent_rc
 drain_start(struct run_ctx *ctx, const struct drain_opts *o, struct drain *d)
 {
@@ -448,7 +471,7 @@ drain_start(struct run_ctx *ctx, const struct drain_opts *o, struct drain *d)
     /* 1. Record draining, with the counters at the start. */
     d->rec.state = DRAIN_STATE_DRAINING;
     str_copy(d->rec.reason, sizeof(d->rec.reason), drain_reason_str(o->reason));
-    clock_rfc3339(clock_now(), d->rec.started);
+    start_time(ctx, d->rec.started);
     (void)poll_page(d);
     d->rec.start_counts = d->rec.last_counts;
     if (state_counts_get(&d->rec.start_counts, "connections") >= 0)
