@@ -22,7 +22,7 @@
 #include "wcs/stats.h"
 
 /*
- * Test-only (packaging/doc/operations.md, "Test-only environment"): the
+ * Test-only (packaging/doc/configuration.md, "Test-only environment"): the
  * period in milliseconds instead of watch.interval, a number of periods
  * after which watch exits 0 (the soak test), and the reconcile interval in
  * milliseconds instead of watch.reconcile_interval (which still turns the

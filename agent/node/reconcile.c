@@ -28,8 +28,8 @@ extern char **environ;
 static int
 env_kept(const char *entry)
 {
-    static const char *const drop[] = {"NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=",
-                                       "WCS_AGENT_TEST_"};
+    static const char *const drop[] = {
+        "NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=", "WCS_AGENT_TEST_"};
     size_t i;
 
     for (i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
@@ -170,9 +170,9 @@ describe(const struct reconcile *r, const struct spawn_result *res, const struct
         state_steps_str(changed, names, sizeof(names));
         /* The service step says what became of the restart (done, drained for it, deferred). */
         snprintf(rec->detail, sizeof(rec->detail), "changed: %.80s; service: %.150s", names,
-                 st->steps[STEP_SERVICE].detail[0] != '\0' ? st->steps[STEP_SERVICE].detail
-                                                           : state_step_result_str(
-                                                                 st->steps[STEP_SERVICE].result));
+                 st->steps[STEP_SERVICE].detail[0] != '\0'
+                     ? st->steps[STEP_SERVICE].detail
+                     : state_step_result_str(st->steps[STEP_SERVICE].result));
         return;
     }
     rec->result = RECONCILE_FAILED;

@@ -54,10 +54,10 @@ struct reconcile {
     int64_t next_ms;     /* monotonic time when the next one is due */
     pid_t pid;           /* the child; -1 when none runs */
     int64_t started_ms;
-    int64_t kill_ms;          /* after a stop: SIGKILL at this time; 0: not (or already) sent */
-    char stopped[96];         /* "stopped: WHY", or why it did not start; "" otherwise */
-    char before_run_id[40];   /* state.json's run id before the child */
-    char waiting[160];        /* why a due reconcile waits (logged once per change) */
+    int64_t kill_ms;        /* after a stop: SIGKILL at this time; 0: not (or already) sent */
+    char stopped[96];       /* "stopped: WHY", or why it did not start; "" otherwise */
+    char before_run_id[40]; /* state.json's run id before the child */
+    char waiting[160];      /* why a due reconcile waits (logged once per change) */
 };
 
 /*

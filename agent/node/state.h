@@ -154,7 +154,7 @@ struct state {
         unsigned signalled; /* STATE_SIGNALLED_* */
     } ready;
 
-    struct state_drain drain; /* design.md §8.2; state DRAIN_STATE_NONE: absent */
+    struct state_drain drain;         /* design.md §8.2; state DRAIN_STATE_NONE: absent */
     struct state_reconcile reconcile; /* design.md §8.1; RECONCILE_NONE: absent */
     /* The wcs-agent:result tag value last written (design.md §8.6), "" when none. */
     char result_tag[STATE_RESULT_TAG_MAX];

@@ -283,10 +283,50 @@ class ReconcileSigtermTest(ReconcileCase):
         # The run was stopped before its restart; watch's own stop drain ended it.
         self.assertEqual(self.wcs_service.restart_count(), self.restarts)
         doc = self.state()
-        self.assertEqual((doc["drain"]["state"], doc["drain"]["reason"]), ("timed_out", "stop"))
+        self.assertEqual((doc["drain"]["state"], doc["drain"]["reason"]), ("timed_out", "stop"), err)
         self.assertEqual(doc["reconcile"]["result"], "failed")
         self.assertIn("SIGTERM", doc["reconcile"]["detail"])
         self.assertEqual(self.registered(), [])
+
+
+class ReconcileScaleInTest(ReconcileCase):
+    """A scale-in while the reconcile's run drains for its restart: the run is
+    stopped, and watch's own scale-in drain takes over and completes the hook."""
+
+    aws_kwargs = {"names": {"terminate_hook_heartbeat_timeout": 30}}
+
+    def setUp(self):
+        super().setUp()
+        # In service: the launch action done (the IMDS says InService).
+        self.aws.client("autoscaling").complete_lifecycle_action(
+            AutoScalingGroupName=self.s["asg_name"], LifecycleHookName=self.s["hook_name"],
+            InstanceId=self.iid, LifecycleActionResult="CONTINUE")
+
+    def test_scale_in_during_the_reconcile_stops_the_run_then_drains(self):
+        self.boot("[signal]\nasg = %s\n" % self.s["asg_name"])
+        self.rotate(self.cert_b)
+        p = self.start_watch(1000)
+        self.wait_for("the reconcile's drain", lambda: self.state().get("drain", {}).get("state") == "draining", p, 30)
+        self.assertEqual(self.state()["drain"]["reason"], "manual")
+        self.aws.move("scale-in")
+        self.wait_for("the scale-in drain", lambda: self.state().get("drain", {}).get("reason") == "scale-in", p, 30)
+        self.stats.fall(1.0)
+        done = self.wait_for("a completed terminate action",
+                             lambda: [h for h in self.aws.endpoint.history(self.s["asg_name"], self.iid)
+                                      if h["kind"] == "terminate"], p, 40)
+        self.assertEqual((done[0]["result"], done[0]["how"]), ("CONTINUE", "completed"))
+        rc, err = self.stop_watch(p)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("watch: reconcile: stopping the run (target lifecycle state InService -> Terminated)", err)
+        doc = self.state()
+        self.assertEqual((doc["drain"]["state"], doc["drain"]["reason"]), ("drained", "scale-in"), err)
+        self.assertEqual(doc["reconcile"]["result"], "failed")
+        self.assertIn("SIGTERM", doc["reconcile"]["detail"])
+        # The run never restarted WCS under the scale-in, and nothing registered the node again.
+        self.assertEqual(self.wcs_service.restart_count(), self.restarts)
+        self.assertEqual(self.registered(), [])
+        # No reconcile once the node is drained.
+        self.assertEqual(err.count("watch: reconcile: `wcs-agent run"), 1, err)
 
 
 class ReconcileOffTest(ReconcileCase):
