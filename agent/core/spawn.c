@@ -414,13 +414,18 @@ out:
 enum agent_rc
 spawn_start(const struct spawn_opts *o, pid_t *pid)
 {
+    enum agent_rc rc;
+
     *pid = -1;
     if (o == NULL || o->argv == NULL || o->argv[0] == NULL || o->argv[0][0] == '\0') {
         log_errx("spawn: no program given");
         return AGENT_ERR_INVAL;
     }
     log_debug("spawn: starting %s", o->path != NULL ? o->path : o->argv[0]);
-    return start_child(o, -1, -1, pid);
+    rc = start_child(o, -1, -1, pid);
+    if (rc != AGENT_OK)
+        *pid = -1;
+    return rc;
 }
 
 int

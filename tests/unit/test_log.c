@@ -118,6 +118,13 @@ test_verbosity(void **state)
     assert_string_equal(captured(), "wcs-agent: e\n");
     assert_false(log_enabled(LOG_LVL_WARN));
     assert_true(log_enabled(LOG_LVL_ERR));
+    /* What log_init() was given, for a child started with the same options. */
+    assert_int_equal(log_get_verbosity(), -1);
+    assert_int_equal(log_get_format(), LOG_FMT_TEXT);
+    log_init(2, LOG_FMT_JSON);
+    assert_int_equal(log_get_verbosity(), 2);
+    assert_int_equal(log_get_format(), LOG_FMT_JSON);
+    log_init(0, LOG_FMT_TEXT);
 }
 
 static void

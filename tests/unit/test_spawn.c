@@ -431,6 +431,119 @@ test_parent_stdin_closed(void **state)
     spawn_result_cleanup(&r);
 }
 
+/* Reaps a child of spawn_start(), waiting up to 5 s. */
+static void
+reap(pid_t pid, struct spawn_result *r)
+{
+    int i, got = 0;
+
+    for (i = 0; i < 500 && got == 0; i++) {
+        got = spawn_reap(pid, r);
+        if (got == 0)
+            clock_sleep_ms(10);
+    }
+    assert_int_equal(got, 1);
+}
+
+/* spawn_start() with the test's stdout sent to a file: what the child wrote there. */
+static const char *
+start_into_file(const struct spawn_opts *o, struct spawn_result *r)
+{
+    static char text[512];
+    char path[] = "/tmp/test_spawn_out.XXXXXX";
+    int fd = mkstemp(path), saved;
+    ssize_t n;
+    pid_t pid;
+
+    assert_true(fd != -1);
+    unlink(path);
+    fflush(stdout);
+    saved = dup(1);
+    assert_true(saved != -1);
+    assert_int_equal(dup2(fd, 1), 1);
+    assert_int_equal(spawn_start(o, &pid), AGENT_OK);
+    assert_int_equal(dup2(saved, 1), 1);
+    close(saved);
+    reap(pid, r);
+    n = pread(fd, text, sizeof(text) - 1, 0);
+    assert_true(n >= 0);
+    text[n] = '\0';
+    close(fd);
+    return text;
+}
+
+static void
+test_start_shares_output_env_path(void **state)
+{
+    static const char *const echo[] = {"echo", "hello", NULL};
+    static const char *const env[] = {"env", NULL};
+    static const char *const named[] = {"shown-name", "by path", NULL};
+    static const char *const vars[] = {"ONLY_THIS=1", NULL};
+    struct spawn_opts o = {0};
+    struct spawn_result r;
+
+    (void)state;
+    /* The child writes to the agent's own stdout; it exits 0. */
+    o.argv = echo;
+    assert_string_equal(start_into_file(&o, &r), "hello\n");
+    assert_int_equal(r.exited, 1);
+    assert_int_equal(r.exit_code, 0);
+    assert_int_equal(r.output.len, 0);
+    spawn_result_cleanup(&r);
+
+    /* Exactly the environment given. */
+    o.argv = env;
+    o.env = vars;
+    assert_string_equal(start_into_file(&o, &r), "ONLY_THIS=1\n");
+    spawn_result_cleanup(&r);
+
+    /* path runs that file; argv[0] is only the name the child sees. */
+    o.argv = named;
+    o.env = NULL;
+    o.path = "/bin/echo";
+    assert_string_equal(start_into_file(&o, &r), "by path\n");
+    spawn_result_cleanup(&r);
+    assert_no_children();
+}
+
+static void
+test_start_signal_and_exit_codes(void **state)
+{
+    static const char *const sleeper[] = {"sleep", "10", NULL};
+    static const char *const f[] = {"/bin/false", NULL};
+    static const char *const missing[] = {"/nonexistent/program-xyz", NULL};
+    struct spawn_opts o = {0};
+    struct spawn_result r;
+    pid_t pid;
+
+    (void)state;
+    o.argv = sleeper;
+    assert_int_equal(spawn_start(&o, &pid), AGENT_OK);
+    assert_true(pid > 0);
+    /* Running: not reaped, and asking again does not wait. */
+    assert_int_equal(spawn_reap(pid, &r), 0);
+    spawn_result_cleanup(&r);
+    spawn_signal(pid, SIGTERM);
+    reap(pid, &r);
+    assert_int_equal(r.exited, 0);
+    assert_int_equal(r.signal, SIGTERM);
+    spawn_result_cleanup(&r);
+
+    o.argv = f;
+    assert_int_equal(spawn_start(&o, &pid), AGENT_OK);
+    reap(pid, &r);
+    assert_int_equal(r.exited, 1);
+    assert_int_equal(r.exit_code, 1);
+    spawn_result_cleanup(&r);
+
+    /* posix_spawn reports a missing program at once. */
+    o.argv = missing;
+    assert_int_equal(spawn_start(&o, &pid), AGENT_ERR_IO);
+    assert_int_equal(pid, -1);
+    assert_non_null(strstr(logged(), "program-xyz"));
+    assert_no_children();
+}
+
 int
 main(void)
 {
@@ -448,6 +561,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_cwd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fds_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parent_stdin_closed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_shares_output_env_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_signal_and_exit_codes, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

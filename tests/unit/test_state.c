@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/fileio.h"
 #include "core/log.h"
 #include "node/state.h"
@@ -134,6 +135,93 @@ test_drain_object(void **unused)
             assert_int_equal(state_from_json(bad[i], strlen(bad[i]), &b), AGENT_ERR_PARSE);
     }
     buf_cleanup(&j);
+}
+
+/* The reconcile object (design.md §8.1): absent until the first, round trip, redaction, refusals.
+ */
+static void
+test_reconcile_object(void **unused)
+{
+    static const char secret[] = "s3cr3t-reconcile-value";
+    struct state a, b;
+    struct buf j;
+    (void)unused;
+
+    fill(&a);
+    buf_init(&j, STATE_MAX);
+    assert_int_equal(state_to_json(&a, &j), AGENT_OK);
+    assert_null(strstr(j.data, "\"reconcile\""));
+    buf_reset(&j);
+    a.reconcile.result = RECONCILE_CHANGED;
+    snprintf(a.reconcile.at, sizeof(a.reconcile.at), "2026-12-07T21:00:00Z");
+    snprintf(a.reconcile.run_id, sizeof(a.reconcile.run_id), "0123abcd");
+    snprintf(a.reconcile.detail, sizeof(a.reconcile.detail), "changed: tls, service; service: %s",
+             "restarted");
+    assert_int_equal(state_to_json(&a, &j), AGENT_OK);
+    assert_non_null(strstr(j.data, "\"result\":\t\"changed\""));
+    assert_int_equal(state_save(dir, &a), AGENT_OK);
+    assert_int_equal(state_load(dir, &b), AGENT_OK);
+    assert_memory_equal(&a, &b, sizeof(a));
+    assert_string_equal(state_reconcile_str(b.reconcile.result), "changed");
+    /* A failure without a run of its own: no run_id; a secret in the cause is redacted. */
+    a.reconcile.result = RECONCILE_FAILED;
+    a.reconcile.run_id[0] = '\0';
+    snprintf(a.reconcile.detail, sizeof(a.reconcile.detail), "secrets: bad value %s", secret);
+    assert_int_equal(log_redact_add(secret, strlen(secret)), AGENT_OK);
+    buf_reset(&j);
+    assert_int_equal(state_to_json(&a, &j), AGENT_OK);
+    assert_null(strstr(j.data, secret));
+    assert_null(strstr(j.data, "\"run_id\""));
+    assert_int_equal(state_from_json(j.data, j.len, &b), AGENT_OK);
+    assert_int_equal(b.reconcile.result, RECONCILE_FAILED);
+    assert_string_equal(b.reconcile.detail, "secrets: bad value ***");
+    assert_string_equal(state_reconcile_str(RECONCILE_NONE), "");
+    assert_string_equal(state_reconcile_str(RECONCILE_OK), "ok");
+    {
+        static const char *const bad[] = {
+            "{\"version\":1,\"reconcile\":{\"result\":\"maybe\"}}",
+            "{\"version\":1,\"reconcile\":{\"result\":\"ok\",\"at\":5}}",
+            "{\"version\":1,\"reconcile\":\"ok\"}",
+            "{\"version\":1,\"reconcile\":{}}",
+        };
+        size_t i;
+
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+            assert_int_equal(state_from_json(bad[i], strlen(bad[i]), &b), AGENT_ERR_PARSE);
+    }
+    buf_cleanup(&j);
+}
+
+static void
+test_lock_wait(void **unused)
+{
+    int fd = -1, fd2 = -1, status;
+    pid_t pid;
+    int64_t t0;
+    (void)unused;
+
+    /* Free: taken at once. */
+    assert_int_equal(state_lock_wait(dir, 1000, &fd), AGENT_OK);
+    close(fd);
+    /* Held by another process for 300 ms: waited for. */
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int cfd = -1;
+
+        if (state_lock_quiet(dir, &cfd) != AGENT_OK)
+            _exit(1);
+        usleep(300 * 1000);
+        _exit(0);
+    }
+    usleep(100 * 1000);
+    t0 = clock_mono_ms();
+    assert_int_equal(state_lock_wait(dir, 100, &fd2), AGENT_ERR_BUSY);
+    assert_true(clock_mono_ms() - t0 >= 100);
+    assert_int_equal(state_lock_wait(dir, 3000, &fd2), AGENT_OK);
+    close(fd2);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 static void
@@ -336,6 +424,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drain_object, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reconcile_object, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_wait, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_mode_and_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_and_corrupt, setup, teardown),
         cmocka_unit_test(test_phase_signalled_pending),
