@@ -255,7 +255,7 @@ child_argv(const struct run_ctx *ctx)
     }
     if (v < 0)
         argv[n++] = "-q";
-    for (; v > 0 && v <= 3; v--)
+    for (v = v > 3 ? 3 : v; v > 0; v--) /* -v -v is trace, the most there is */
         argv[n++] = "-v";
     argv[n++] = "run";
     argv[n++] = "--skip";
