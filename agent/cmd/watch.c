@@ -292,8 +292,12 @@ reconcile_period(struct watch *w, const struct observation *o)
         ping(w);
         publish_metrics(w);
         if (got_term && term_ms == 0) {
+            int64_t grace = w->ctx.cfg->drain.stop_timeout_s * 1000;
+
+            /* The run's end and watch's stop drain share drain.stop_timeout. */
             term_ms = clock_mono_ms();
-            reconcile_stop(&w->reconcile, "SIGTERM", RECONCILE_STOP_GRACE_MS);
+            reconcile_stop(&w->reconcile, "SIGTERM",
+                           grace < RECONCILE_STOP_GRACE_MS ? grace : RECONCILE_STOP_GRACE_MS);
         }
         if (clock_mono_ms() < w->next_poll_ms)
             continue;

@@ -5,6 +5,7 @@
 #include "node/reconcile.h"
 
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,14 @@ reconcile_allowed(const struct run_ctx *ctx, char *why, size_t cap)
                  st.drain.reason[0] != '\0' ? st.drain.reason : "-");
         return 0;
     }
+    /* `wcs-agent deregister` by hand: the run's register step would undo it. */
+    if (st.deregistered[0] != '\0') {
+        snprintf(why, cap,
+                 "the node was deregistered at %s (wcs-agent deregister; `wcs-agent run` "
+                 "registers it again)",
+                 st.deregistered);
+        return 0;
+    }
     if (state_lock_held(ctx->state_dir)) {
         snprintf(why, cap, "%s", "another run holds the run lock");
         return 0;
@@ -142,6 +151,28 @@ exit_meaning(int code)
     }
 }
 
+static void set_detail(struct state_reconcile *rec, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* rec->detail, cut with "..." to fit (a summary; the whole text is in the log). */
+static void
+set_detail(struct state_reconcile *rec, const char *fmt, ...)
+{
+    char text[1024];
+    size_t cap = sizeof(rec->detail);
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    if (strlen(text) < cap) {
+        memcpy(rec->detail, text, strlen(text) + 1);
+        return;
+    }
+    memcpy(rec->detail, text, cap - 4);
+    memcpy(rec->detail + cap - 4, "...", 4);
+}
+
 /* The record of a child that ended with res; st: the state after it (have: it could be read). */
 static void
 describe(const struct reconcile *r, const struct spawn_result *res, const struct state *st,
@@ -163,36 +194,36 @@ describe(const struct reconcile *r, const struct spawn_result *res, const struct
                 changed |= 1u << i;
         if (changed == 0) {
             rec->result = RECONCILE_OK;
-            snprintf(rec->detail, sizeof(rec->detail), "%s", "nothing changed");
+            set_detail(rec, "%s", "nothing changed");
             return;
         }
         rec->result = RECONCILE_CHANGED;
         state_steps_str(changed, names, sizeof(names));
         /* The service step says what became of the restart (done, drained for it, deferred). */
-        snprintf(rec->detail, sizeof(rec->detail), "changed: %.80s; service: %.150s", names,
-                 st->steps[STEP_SERVICE].detail[0] != '\0'
-                     ? st->steps[STEP_SERVICE].detail
-                     : state_step_result_str(st->steps[STEP_SERVICE].result));
+        set_detail(rec, "changed: %s; service: %s", names,
+                   st->steps[STEP_SERVICE].detail[0] != '\0'
+                       ? st->steps[STEP_SERVICE].detail
+                       : state_step_result_str(st->steps[STEP_SERVICE].result));
         return;
     }
     rec->result = RECONCILE_FAILED;
     /* The innermost cause: the failed step's error as the run recorded it. */
     for (i = 0; recorded && st->run.result == RUN_RESULT_FAILED && i < STEP__MAX; i++) {
         if (st->steps[i].result == STEP_RESULT_FAILED) {
-            snprintf(rec->detail, sizeof(rec->detail), "%s: %s", state_step_name((enum step_id)i),
-                     st->steps[i].error[0] != '\0' ? st->steps[i].error : "failed");
+            set_detail(rec, "%s: %s", state_step_name((enum step_id)i),
+                       st->steps[i].error[0] != '\0' ? st->steps[i].error : "failed");
             return;
         }
     }
     if (r->stopped[0] != '\0')
-        snprintf(rec->detail, sizeof(rec->detail), "%s", r->stopped);
+        set_detail(rec, "%s", r->stopped);
     else if (res->exited)
-        snprintf(rec->detail, sizeof(rec->detail), "run exited %d (%s; its lines are above)",
-                 res->exit_code, exit_meaning(res->exit_code));
+        set_detail(rec, "run exited %d (%s; its lines are above)", res->exit_code,
+                   exit_meaning(res->exit_code));
     else if (res->signal != 0)
-        snprintf(rec->detail, sizeof(rec->detail), "run killed by signal %d", res->signal);
+        set_detail(rec, "run killed by signal %d", res->signal);
     else
-        snprintf(rec->detail, sizeof(rec->detail), "%s", "run lost (waitpid failed)");
+        set_detail(rec, "%s", "run lost (waitpid failed)");
 }
 
 static void

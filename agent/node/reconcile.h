@@ -75,7 +75,8 @@ int reconcile_running(const struct reconcile *r);
 /*
  * 1 when state.json allows a reconcile now: the node has entered service,
  * no drain holds it (draining, drained, timed out; a cancelled drain does
- * not) and no run holds the run lock.  Otherwise 0 with why[cap] set.
+ * not), `wcs-agent deregister` has not taken it out by hand, and no run
+ * holds the run lock.  Otherwise 0 with why[cap] set.
  */
 int reconcile_allowed(const struct run_ctx *ctx, char *why, size_t cap);
 

@@ -11,6 +11,10 @@ the TLS certificate and key, the fake WCS carries calls on its stats page.
   is recorded and tried again, and watch goes on;
 - SIGTERM while the reconcile's run drains: the run is stopped, watch drains
   within drain.stop_timeout and exits 0;
+- a scale-in while the reconcile's run drains: the run is stopped, watch's
+  scale-in drain completes the terminate hook;
+- a node taken out by `wcs-agent deregister`: the reconcile waits (its
+  register step would undo that);
 - watch.reconcile_interval = 0: no reconcile ever runs.
 
 watch polls every 200 ms (WCS_AGENT_TEST_INTERVAL_MS); the reconcile interval
@@ -327,6 +331,26 @@ class ReconcileScaleInTest(ReconcileCase):
         self.assertEqual(self.registered(), [])
         # No reconcile once the node is drained.
         self.assertEqual(err.count("watch: reconcile: `wcs-agent run"), 1, err)
+
+
+class ReconcileWaitsTest(ReconcileCase):
+    def test_no_reconcile_on_a_node_deregistered_by_hand(self):
+        self.boot()
+        r = self.run_agent("deregister")
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertEqual(self.registered(), [])
+        self.assertIn("deregistered", self.state())
+        p = self.start_watch(300)
+        polls = len(self.stats.requests())
+        self.wait_for("3 s of polling", lambda: len(self.stats.requests()) >= polls + 15, p, 30)
+        doc = self.state()
+        self.assertNotIn("reconcile", doc)
+        self.assertEqual(doc["run"]["id"], self.boot_run_id)
+        self.assertEqual(self.registered(), [], "the reconcile registered the node again")
+        rc, err = self.stop_watch(p)
+        self.assertEqual(rc, 0, err)
+        # Said once, not every period.
+        self.assertEqual(err.count("watch: reconcile waits: the node was deregistered at"), 1, err)
 
 
 class ReconcileOffTest(ReconcileCase):
