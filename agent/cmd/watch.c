@@ -269,7 +269,7 @@ reconcile_period(struct watch *w, const struct observation *o)
     char why[160];
     int64_t term_ms = 0;
 
-    if (!reconcile_due(&w->reconcile))
+    if (got_term || !reconcile_due(&w->reconcile))
         return;
     if (!o->ok) {
         reconcile_wait(&w->reconcile, "the instance metadata does not answer");
