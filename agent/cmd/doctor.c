@@ -16,13 +16,13 @@
 #include "aws/ec2.h"
 #include "aws/elb.h"
 #include "aws/elbv2.h"
-#include "cmd/nodectx.h"
 #include "config/secretref.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "net/http.h"
 #include "node/asg.h"
+#include "node/session.h"
 #include "node/state.h"
 #include "wcs/service.h"
 
@@ -440,7 +440,7 @@ check_certificate(struct doctor *d, struct check_out *o)
     time_t t;
     long long days;
 
-    if (state_load(nodectx_state_dir(&d->ctx), &st) != AGENT_OK ||
+    if (state_load(d->ctx.state_dir, &st) != AGENT_OK ||
         st.applied.certificate_not_after[0] == '\0' ||
         clock_parse_rfc3339(st.applied.certificate_not_after, &t) != AGENT_OK) {
         say(o, CHECK_SKIP, NULL, "no certificate recorded (tls step not run)");
@@ -729,9 +729,9 @@ cmd_doctor(const struct run_env *env, int argc, char **argv)
         return 64;
     }
     memset(&d, 0, sizeof(d));
-    rc = nodectx_open(env, &d.ctx, &ro, 0);
+    rc = session_open(env, &ro, &d.ctx, SESSION_FACTS_OPTIONAL | SESSION_DEADLINE);
     if (rc != AGENT_OK) {
-        nodectx_close(&d.ctx);
+        session_close(&d.ctx);
         return agent_rc_exit_status(rc);
     }
     /* A doctor's run is a dry run: no step of the pipeline may act. */
@@ -773,6 +773,6 @@ cmd_doctor(const struct run_env *env, int argc, char **argv)
     }
     fflush(stdout);
     free(d.self);
-    nodectx_close(&d.ctx);
+    session_close(&d.ctx);
     return failed > 0 ? 1 : 0;
 }

@@ -122,7 +122,7 @@ cmd_drain(const struct run_env *env, int argc, char **argv)
     catch_signals();
     o.tick = tick;
     o.tick_arg = &told;
-    rc = session_open(env, &ro, &ctx);
+    rc = session_open(env, &ro, &ctx, SESSION_MKDIR);
     if (rc == AGENT_OK)
         rc = drain_node(&ctx, &o, NULL);
     session_close(&ctx);
@@ -142,7 +142,7 @@ cmd_undrain(const struct run_env *env, int argc, char **argv)
     }
     if (argc > 1)
         return usage(undrain_usage, "unexpected argument", argv[1]);
-    rc = session_open(env, &ro, &ctx);
+    rc = session_open(env, &ro, &ctx, SESSION_MKDIR);
     if (rc == AGENT_OK)
         rc = undrain_node(&ctx, NULL, NULL);
     session_close(&ctx);

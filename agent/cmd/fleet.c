@@ -12,12 +12,12 @@
 #include "aws/ec2.h"
 #include "aws/elb.h"
 #include "aws/elbv2.h"
-#include "cmd/nodectx.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "net/http_multi.h"
 #include "node/metrics.h"
+#include "node/session.h"
 #include "wcs/stats.h"
 
 #define FLEET_MAX         1000 /* targets over every group */
@@ -504,7 +504,7 @@ cmd_fleet(const struct run_env *env, int argc, char **argv)
         fprintf(stderr, "wcs-agent: fleet: %s: unexpected argument\n", argv[optind]);
         return 64;
     }
-    rc = nodectx_open(env, &ctx, &ro, 0);
+    rc = session_open(env, &ro, &ctx, SESSION_FACTS_OPTIONAL | SESSION_DEADLINE);
     if (rc == AGENT_OK && ctx.cfg->reg.target_group.n == 0 && ctx.cfg->reg.classic_elb.n == 0) {
         log_errx("fleet: no register.target_group or register.classic_elb configured");
         rc = AGENT_ERR_CONFIG;
@@ -512,7 +512,7 @@ cmd_fleet(const struct run_env *env, int argc, char **argv)
     if (rc == AGENT_OK)
         rc = run_aws(&ctx, &api);
     if (rc != AGENT_OK) {
-        nodectx_close(&ctx);
+        session_close(&ctx);
         return agent_rc_exit_status(rc);
     }
     memset(&sa, 0, sizeof(sa));
@@ -530,6 +530,6 @@ cmd_fleet(const struct run_env *env, int argc, char **argv)
         if (stop_requested)
             break;
     }
-    nodectx_close(&ctx);
+    session_close(&ctx);
     return status;
 }

@@ -5,10 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cmd/nodectx.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "node/metrics.h"
+#include "node/session.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -63,10 +63,10 @@ cmd_metrics(const struct run_env *env, int argc, char **argv)
         fprintf(stderr, "wcs-agent: metrics: %s: unexpected argument\n", argv[optind]);
         return 64;
     }
-    rc = nodectx_open(env, &ctx, &ro, 1);
+    rc = session_open(env, &ro, &ctx, SESSION_DEADLINE);
     if (rc == AGENT_OK && !ctx.cfg->metrics.enabled && !once) {
         log_info("metrics: metrics.enabled is false: nothing to publish");
-        nodectx_close(&ctx);
+        session_close(&ctx);
         return 0;
     }
     if (rc == AGENT_OK)
@@ -74,9 +74,9 @@ cmd_metrics(const struct run_env *env, int argc, char **argv)
     if (rc == AGENT_OK)
         rc = metrics_init(&pub, ctx.cfg, api, ctx.disc.facts.instance_id,
                           imds_facts_tag(&ctx.disc.facts, "aws:autoscaling:groupName"),
-                          nodectx_state_dir(&ctx));
+                          ctx.state_dir);
     if (rc != AGENT_OK) {
-        nodectx_close(&ctx);
+        session_close(&ctx);
         return agent_rc_exit_status(rc);
     }
     if (once) {
@@ -85,7 +85,7 @@ cmd_metrics(const struct run_env *env, int argc, char **argv)
         if (rc == AGENT_OK)
             log_info("metrics: published to %s (%s)", ctx.cfg->metrics.namespace,
                      pub.asg[0] != '\0' ? pub.asg : pub.instance_id);
-        nodectx_close(&ctx);
+        session_close(&ctx);
         return agent_rc_exit_status(rc);
     }
     memset(&sa, 0, sizeof(sa));
@@ -104,6 +104,6 @@ cmd_metrics(const struct run_env *env, int argc, char **argv)
     }
     log_info("metrics: stopped after %u period%s (%u failed)", pub.n_put + pub.n_failed,
              pub.n_put + pub.n_failed == 1 ? "" : "s", pub.n_failed);
-    nodectx_close(&ctx);
+    session_close(&ctx);
     return 0;
 }

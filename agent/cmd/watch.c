@@ -532,7 +532,7 @@ cmd_watch(const struct run_env *env, int argc, char **argv)
     w = calloc(1, sizeof(*w));
     if (w == NULL)
         return 1;
-    rc = session_open(env, &w->ro, &w->ctx);
+    rc = session_open(env, &w->ro, &w->ctx, SESSION_MKDIR);
     if (rc != AGENT_OK) {
         session_close(&w->ctx);
         free(w);
