@@ -103,9 +103,9 @@ config_origin(const struct agent_config *cfg, const char *name, size_t item,
     char section[CONFIG_NAME_MAX + 1];
     size_t i;
 
-    if (dot == NULL || out == NULL)
+    if (o == NULL || dot == NULL || out == NULL)
         return AGENT_ERR_ABSENT;
-    for (i = 0; o != NULL && i < o->n; i++) {
+    for (i = 0; i < o->n; i++) {
         if (o->recs[i].item == item && strcmp(o->recs[i].key, name) == 0) {
             *out = o->recs[i].o;
             return AGENT_OK;
