@@ -42,6 +42,8 @@ list_user_data(const struct agent_config *cfg, const struct discovery *d, enum u
     size_t i;
     int n = 0;
 
+    if (cfg->agent.user_data == CONFIG_USER_DATA_IGNORE && st == UD_NOT_CHECKED)
+        return buf_puts(out, "# user data: ignored (agent.user_data = ignore)\n");
     if (st == UD_NOT_CHECKED)
         return buf_puts(out, "# user data: not checked (instance metadata could not be read)\n");
     for (i = 0; (s = config_source(cfg, i)) != NULL && rc == AGENT_OK; i++) {

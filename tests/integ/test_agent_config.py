@@ -736,6 +736,10 @@ class SourcesAndOriginTest(AgentConfigCase):
         self.assertEqual(self.one(table, "register.port"), ("file:%s:2" % base, "8111"))
         self.assertEqual(self.one(table, "imds.attempts"), ("--set", "1"))
         self.assertRegex(r.stderr, r"user-data layer .*not checked")
+        sources, table, r = self.origins("--set", "imds.attempts=1", "--set", "agent.user_data=ignore",
+                                         env=env)
+        self.assertEqual(sources[2], "user data: ignored (agent.user_data = ignore)")
+        self.assertEqual(self.one(table, "agent.user_data"), ("--set", "ignore"))
 
     def test_errors_print_no_sources(self):
         self.write_config("[register]\nport = 0\n")
