@@ -18,7 +18,7 @@ static const char usage[] =
     "effective config (secrets masked)\n"
     "\n"
     "options:\n"
-    "      --show-origin     one line per effective value, after the place it came\n"
+    "  --show-origin         one line per effective value, after the place it came\n"
     "                        from: file:PATH:LINE, user-data:LINE, env:NAME, --set,\n"
     "                        default\n"
     "  -h, --help            this help\n"
