@@ -56,7 +56,9 @@ static const struct command commands[] = {
      "  metadata [--json] [PATH]\n"
      "                        the instance facts from IMDSv2, or the raw value under PATH\n"},
     {"check-config", cmd_check_config, 1,
-     "  check-config          list every configuration error; print the effective config\n"},
+     "  check-config [--show-origin]\n"
+     "                        list every configuration error, or the sources read and the\n"
+     "                        effective config (--show-origin: each value after its origin)\n"},
     {"deregister", cmd_deregister, 1,
      "  deregister [--wait] [--timeout SECONDS] [--on-stop]\n"
      "                        remove this instance from its load balancers (--on-stop: only\n"

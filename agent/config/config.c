@@ -15,6 +15,7 @@
 #include <ini.h>
 
 #include "config/layers.h"
+#include "config/origin.h"
 #include "config/placeholders.h"
 #include "config/schema.h"
 #include "config/secretref.h"
@@ -465,6 +466,48 @@ set_field(struct agent_config *cfg, const struct key_def *k, const char *v)
     return AGENT_OK;
 }
 
+/* Records that value item of name came from assignment a. */
+static enum agent_rc
+record_origin(const struct loader *L, const char *name, size_t item, const struct assign *a)
+{
+    enum config_origin_kind kind = layers_origin_kind(a->layer);
+    const char *src = "";
+
+    if (kind == CONFIG_ORIGIN_FILE || kind == CONFIG_ORIGIN_USER_DATA)
+        src = a->origin;
+    else if (kind == CONFIG_ORIGIN_ENV && str_has_prefix(a->origin, "env "))
+        src = a->origin + 4;
+    return origins_add(L->prov, name, item, kind, src, a->line);
+}
+
+/*
+ * The origins of list key's items: those after the last empty item of the
+ * winning layer; an empty list takes the origin of what emptied it.
+ */
+static enum agent_rc
+record_list_origins(const struct loader *L, int key, int layer)
+{
+    char name[128];
+    size_t i, item = 0, start = 0;
+    long clear = -1;
+    enum agent_rc rc = AGENT_OK;
+
+    for (i = 0; i < L->n; i++) {
+        if (L->a[i].key == key && L->a[i].layer == layer && L->a[i].value[0] == '\0') {
+            clear = (long)i;
+            start = i + 1;
+        }
+    }
+    key_name(key, NULL, name, sizeof(name));
+    for (i = start; i < L->n && rc == AGENT_OK; i++) {
+        if (L->a[i].key == key && L->a[i].layer == layer)
+            rc = record_origin(L, name, item++, &L->a[i]);
+    }
+    if (rc == AGENT_OK && item == 0 && clear >= 0)
+        rc = record_origin(L, name, 0, &L->a[clear]);
+    return rc;
+}
+
 static enum agent_rc
 build_properties(const struct loader *L, struct agent_config *cfg)
 {
@@ -498,6 +541,13 @@ build_properties(const struct loader *L, struct agent_config *cfg)
         cfg->properties.n++;
         if (np[cfg->properties.n - 1].key == NULL || np[cfg->properties.n - 1].value == NULL)
             return AGENT_ERR_NOMEM;
+        {
+            char name[128];
+
+            key_name(KEY_PROP, &L->a[w], name, sizeof(name));
+            if (record_origin(L, name, 0, &L->a[w]) != AGENT_OK)
+                return AGENT_ERR_NOMEM;
+        }
     }
     return AGENT_OK;
 }
@@ -528,19 +578,24 @@ build(struct loader *L, struct agent_config *cfg)
                 if (rc != AGENT_OK)
                     return rc;
             }
+            rc = layer >= 0 ? record_list_origins(L, k, layer) : AGENT_OK;
+            if (rc != AGENT_OK)
+                return rc;
             continue;
         }
         {
             long w = winner(L, k);
+            char name[128];
+
             if (w < 0)
                 continue;
+            key_name(k, &L->a[w], name, sizeof(name));
+            rc = record_origin(L, name, 0, &L->a[w]);
+            if (rc != AGENT_OK)
+                return rc;
             rc = set_field(cfg, kd, L->a[w].no_fact ? "" : L->a[w].value);
-            if (rc == AGENT_OK && L->a[w].is_ref && !L->a[w].no_fact) {
-                char name[128];
-
-                key_name(k, &L->a[w], name, sizeof(name));
+            if (rc == AGENT_OK && L->a[w].is_ref && !L->a[w].no_fact)
                 rc = list_add(&cfg->references, name);
-            }
             if (rc != AGENT_OK)
                 return rc;
         }
@@ -621,6 +676,9 @@ load(const struct config_input *in, const char *text_name, const char *text, siz
     memset(&L, 0, sizeof(L));
     L.in = in;
     L.diag = diag;
+    L.prov = origins_new();
+    if (L.prov == NULL)
+        L.fatal = AGENT_ERR_NOMEM;
     layers_load_defaults(&L);
     if (text != NULL) {
         layers_load_text(&L, text_name != NULL ? text_name : "config", text, text_len, LAYER_FILE,
@@ -670,6 +728,8 @@ load(const struct config_input *in, const char *text_name, const char *text, siz
     }
     rc = L.n_errors > 0 ? AGENT_ERR_CONFIG : AGENT_OK;
     if (rc == AGENT_OK) {
+        cfg->origins = L.prov;
+        L.prov = NULL;
         *out = cfg;
         cfg = NULL;
     }
@@ -725,6 +785,7 @@ config_free(struct agent_config *cfg)
     free(cfg->properties.items);
     list_free(&cfg->literal_secrets_from_user_data, 0);
     list_free(&cfg->references, 0);
+    origins_free(cfg->origins);
     str_wipe(cfg, sizeof(*cfg));
     free(cfg);
 }

@@ -213,6 +213,9 @@ struct agent_config {
      * operator wrote it in a config layer; see config_is_reference().
      */
     struct config_list references;
+
+    /* Where each effective value came from and what was read: config_origin(), config_source(). */
+    struct config_origins *origins;
 };
 
 /* A user-data overlay: INI text and the name used in errors ("user-data", "user-data part 2"). */
@@ -292,6 +295,59 @@ void config_diag_cleanup(struct config_diag *diag);
  * printed as "***" and secret references shown as they are.
  */
 enum agent_rc config_dump(const struct agent_config *cfg, struct buf *out);
+
+/* What kind of layer a value came from (check-config --show-origin). */
+enum config_origin_kind {
+    CONFIG_ORIGIN_DEFAULT,   /* built in */
+    CONFIG_ORIGIN_FILE,      /* the config file or a conf.d file */
+    CONFIG_ORIGIN_USER_DATA, /* a user-data overlay */
+    CONFIG_ORIGIN_ENV,       /* an environment variable (design.md §3.5) */
+    CONFIG_ORIGIN_SET        /* a --set option */
+};
+
+/* The assignment an effective value came from; name points into the config. */
+struct config_origin {
+    enum config_origin_kind kind;
+    const char *name; /* the file's path, the overlay's name ("user-data part 2"), the
+                         variable; "" for DEFAULT and SET */
+    int line;         /* the line in the file or overlay (1-based); 0 for the other kinds */
+};
+
+/*
+ * The origin of the effective value of name ("agent.deadline",
+ * "properties.ip"); of a list key, of its item (from 0; an empty list has
+ * the origin of what emptied it, or DEFAULT).  A known key that no layer
+ * set is DEFAULT.  AGENT_OK; AGENT_ERR_ABSENT when the config has no such
+ * value.
+ */
+enum agent_rc config_origin(const struct agent_config *cfg, const char *name, size_t item,
+                            struct config_origin *out);
+
+/*
+ * o as check-config --show-origin prints it: "file:PATH:LINE",
+ * "user-data:LINE" (the overlay's name, then the line), "env:NAME", "--set"
+ * or "default".  Truncated to cap.
+ */
+void config_origin_format(const struct config_origin *o, char *out, size_t cap);
+
+/* A source a load looked at, in layer order (files, overlays, environment). */
+struct config_source {
+    enum config_origin_kind kind; /* FILE, USER_DATA or ENV */
+    const char *name;             /* the path, the overlay's name or the variable */
+    int is_dir;                   /* the conf.d folder: listed when absent or without *.ini */
+    int present;                  /* 0: looked for and absent (an optional file or folder) */
+    size_t bytes;                 /* what was read (FILE, USER_DATA) */
+};
+
+/* The i-th source the load of cfg looked at, or NULL past the last. */
+const struct config_source *config_source(const struct agent_config *cfg, size_t i);
+
+/*
+ * As config_dump(), one line per effective value with its origin and no
+ * section headers: "ORIGIN<TAB>section.key = value" (config_origin_format();
+ * a list key gives one line per item), secrets masked alike.
+ */
+enum agent_rc config_dump_origins(const struct agent_config *cfg, struct buf *out);
 
 /* "off", "origin", "edge", "transcoder", or "" for CONFIG_CDN_UNSET (the cdn.role spelling). */
 const char *config_cdn_role_str(enum config_cdn_role role);

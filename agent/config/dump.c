@@ -42,18 +42,50 @@ field_text(const struct agent_config *cfg, const struct key_def *k, char *tmp, s
     return "";
 }
 
+/* The output of a dump: INI text, or one line per value with its origin. */
+struct dump {
+    const struct agent_config *cfg;
+    struct buf *out;
+    int origins;
+    const char *section;
+};
+
 static enum agent_rc
-dump_line(struct buf *out, const char *key, const char *value)
+dump_line(struct dump *d, const char *key, size_t item, const char *value)
 {
+    struct config_origin o;
+    char name[128], where[4200];
+
+    if (!d->origins) {
+        if (value[0] == '\0')
+            return buf_printf(d->out, "%s =\n", key);
+        return buf_printf(d->out, "%s = %s\n", key, value);
+    }
+    snprintf(name, sizeof(name), "%s.%s", d->section, key);
+    if (config_origin(d->cfg, name, item, &o) != AGENT_OK) {
+        o.kind = CONFIG_ORIGIN_DEFAULT;
+        o.name = "";
+        o.line = 0;
+    }
+    config_origin_format(&o, where, sizeof(where));
     if (value[0] == '\0')
-        return buf_printf(out, "%s =\n", key);
-    return buf_printf(out, "%s = %s\n", key, value);
+        return buf_printf(d->out, "%s\t%s =\n", where, name);
+    return buf_printf(d->out, "%s\t%s = %s\n", where, name, value);
 }
 
-enum agent_rc
-config_dump(const struct agent_config *cfg, struct buf *out)
+static enum agent_rc
+dump_section(struct dump *d, const char *section, int first)
 {
-    const char *section = NULL;
+    d->section = section;
+    if (d->origins)
+        return AGENT_OK;
+    return buf_printf(d->out, "%s[%s]\n", first ? "" : "\n", section);
+}
+
+static enum agent_rc
+dump(const struct agent_config *cfg, struct buf *out, int origins)
+{
+    struct dump d = {cfg, out, origins, NULL};
     char tmp[32];
     enum agent_rc rc = AGENT_OK;
     size_t i;
@@ -64,18 +96,17 @@ config_dump(const struct agent_config *cfg, struct buf *out)
     for (k = 0; k < K__MAX && rc == AGENT_OK; k++) {
         const struct key_def *kd = &schema_keys[k];
 
-        if (section == NULL || strcmp(section, kd->section) != 0) {
+        if (d.section == NULL || strcmp(d.section, kd->section) != 0) {
             /* [properties] sits after [cdn], where design.md lists it. */
-            if (section != NULL && strcmp(section, "cdn") == 0) {
-                rc = buf_puts(out, "\n[properties]\n");
+            if (d.section != NULL && strcmp(d.section, "cdn") == 0) {
+                rc = dump_section(&d, "properties", 0);
                 for (i = 0; i < cfg->properties.n && rc == AGENT_OK; i++)
-                    rc = dump_line(out, cfg->properties.items[i].key,
+                    rc = dump_line(&d, cfg->properties.items[i].key, 0,
                                    cfg->properties.items[i].value);
                 if (rc != AGENT_OK)
                     break;
             }
-            section = kd->section;
-            rc = buf_printf(out, "%s[%s]\n", k == 0 ? "" : "\n", section);
+            rc = dump_section(&d, kd->section, k == 0);
             if (rc != AGENT_OK)
                 break;
         }
@@ -83,12 +114,24 @@ config_dump(const struct agent_config *cfg, struct buf *out)
             const struct config_list *l =
                 (const struct config_list *)(const void *)((const char *)cfg + kd->off);
             if (l->n == 0)
-                rc = dump_line(out, kd->key, "");
+                rc = dump_line(&d, kd->key, 0, "");
             for (i = 0; i < l->n && rc == AGENT_OK; i++)
-                rc = dump_line(out, kd->key, l->items[i]);
+                rc = dump_line(&d, kd->key, i, l->items[i]);
             continue;
         }
-        rc = dump_line(out, kd->key, field_text(cfg, kd, tmp, sizeof(tmp)));
+        rc = dump_line(&d, kd->key, 0, field_text(cfg, kd, tmp, sizeof(tmp)));
     }
     return rc;
+}
+
+enum agent_rc
+config_dump(const struct agent_config *cfg, struct buf *out)
+{
+    return dump(cfg, out, 0);
+}
+
+enum agent_rc
+config_dump_origins(const struct agent_config *cfg, struct buf *out)
+{
+    return dump(cfg, out, 1);
 }

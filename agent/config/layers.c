@@ -14,6 +14,7 @@
 
 #include <ini.h>
 
+#include "config/origin.h"
 #include "config/schema.h"
 #include "core/str.h"
 
@@ -134,6 +135,29 @@ layers_emit_diag(struct loader *L)
 }
 
 /* ---- collecting assignments ---- */
+
+static void
+add_source(struct loader *L, enum config_origin_kind kind, const char *name, int is_dir,
+           int present, size_t bytes)
+{
+    if (L->fatal == AGENT_OK && L->prov != NULL &&
+        origins_add_source(L->prov, kind, name, is_dir, present, bytes) != AGENT_OK)
+        L->fatal = AGENT_ERR_NOMEM;
+}
+
+enum config_origin_kind
+layers_origin_kind(int layer)
+{
+    if (layer == LAYER_DEFAULT)
+        return CONFIG_ORIGIN_DEFAULT;
+    if (layer < LAYER_OVERLAY)
+        return CONFIG_ORIGIN_FILE;
+    if (layer < LAYER_ENV)
+        return CONFIG_ORIGIN_USER_DATA;
+    if (layer < LAYER_SET)
+        return CONFIG_ORIGIN_ENV;
+    return CONFIG_ORIGIN_SET;
+}
 
 static const char *
 intern_origin(struct loader *L, const char *name)
@@ -398,6 +422,7 @@ layers_load_text(struct loader *L, const char *origin, const char *text, size_t 
     L->origin = intern_origin(L, origin);
     if (L->origin == NULL)
         return;
+    add_source(L, from_user_data ? CONFIG_ORIGIN_USER_DATA : CONFIG_ORIGIN_FILE, origin, 0, 1, len);
     L->layer = layer;
     L->from_user_data = from_user_data;
     L->text = text;
@@ -480,8 +505,16 @@ layers_load_file(struct loader *L, const char *path, int required, int layer)
 
     L->layer = layer;
     buf_init_secret(&text, CONFIG_FILE_MAX);
-    if (read_config_file(L, path, required, &text) == 1)
+    switch (read_config_file(L, path, required, &text)) {
+    case 1:
         layers_load_text(L, path, buf_cstr(&text), text.len, layer, 0);
+        break;
+    case 0:
+        add_source(L, CONFIG_ORIGIN_FILE, path, 0, 0, 0);
+        break;
+    default:
+        break;
+    }
     buf_cleanup(&text);
 }
 
@@ -520,8 +553,12 @@ layers_load_confd(struct loader *L, const char *path)
     if (count < 0) {
         if (errno != ENOENT && errno != ENOTDIR)
             diag_add(L, dir, 0, "cannot list: %s", strerror(errno));
+        else
+            add_source(L, CONFIG_ORIGIN_FILE, dir, 1, 0, 0);
         return;
     }
+    if (count == 0)
+        add_source(L, CONFIG_ORIGIN_FILE, dir, 1, 1, 0);
     for (i = 0; i < count; i++) {
         n = snprintf(file, sizeof(file), "%s/%s", dir, names[i]->d_name);
         if (n > 0 && (size_t)n < sizeof(file) && L->fatal == AGENT_OK)
@@ -564,6 +601,7 @@ layers_load_env(struct loader *L)
         L->origin = intern_origin(L, origin);
         if (L->origin == NULL)
             return;
+        add_source(L, CONFIG_ORIGIN_ENV, vars[i].var, 0, 1, 0);
         L->layer = LAYER_ENV;
         L->from_user_data = 0;
         add_setting(L, schema_keys[vars[i].key].section, schema_keys[vars[i].key].key, v, strlen(v),
@@ -676,4 +714,6 @@ layers_cleanup(struct loader *L)
     for (i = 0; i < L->n_entries; i++)
         free(L->entries[i].text);
     free(L->entries);
+    origins_free(L->prov);
+    L->prov = NULL;
 }

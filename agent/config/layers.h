@@ -73,6 +73,7 @@ struct loader {
     size_t n, cap, seq;
     char **origins;
     size_t n_origins;
+    struct config_origins *prov; /* the sources looked at; handed to the result */
 
     /* The source being read. */
     const char *origin;
@@ -120,6 +121,9 @@ void layers_load_sets(struct loader *L);
 
 /* 1 when agent.user_data is ignore in the files or --set (the overlays are then skipped). */
 int layers_user_data_ignored(const struct loader *L);
+
+/* The kind of origin of an assignment of layer (config_origin()). */
+enum config_origin_kind layers_origin_kind(int layer);
 
 /* Frees what the loader holds (not the loader). */
 void layers_cleanup(struct loader *L);

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,8 +124,21 @@ fileio_read_regular(const char *path, struct buf *out)
  * O_NONBLOCK keeps a FIFO from blocking the open.  The folders above it are
  * walked by safepath, and the file it reached must be the one opened.
  */
+/*
+ * 1 when the file's group may read it and everyone may not, and that group
+ * is none the agent trusts: then the file belongs to that group's service.
+ */
+static int
+foreign_group_reads(const struct stat *st, gid_t reader_gid)
+{
+    if ((st->st_mode & S_IRGRP) == 0 || (st->st_mode & S_IROTH) != 0)
+        return 0;
+    return st->st_gid != 0 && st->st_gid != getegid() &&
+           (reader_gid == (gid_t)-1 || st->st_gid != reader_gid);
+}
+
 enum agent_rc
-fileio_read_private(const char *path, struct buf *out)
+fileio_read_private(const char *path, gid_t reader_gid, struct buf *out)
 {
     struct stat st, rst;
     enum agent_rc rc;
@@ -160,6 +174,17 @@ fileio_read_private(const char *path, struct buf *out)
     }
     if (st.st_uid != 0 && st.st_uid != geteuid()) {
         log_errx("%s: owned by user %u, not root; refusing to read it", path, (unsigned)st.st_uid);
+        close(fd);
+        return AGENT_ERR_INVAL;
+    }
+    if (foreign_group_reads(&st, reader_gid)) {
+        struct group *gr = getgrgid(st.st_gid);
+
+        log_errx("%s: group %s (%u) may read it (mode %04o), a file of that group's service; "
+                 "refusing to read it (a secret file is readable only by root, or by group root "
+                 "or the WCS group: chmod g-r or chgrp)",
+                 path, gr != NULL ? gr->gr_name : "?", (unsigned)st.st_gid,
+                 (unsigned)(st.st_mode & 07777));
         close(fd);
         return AGENT_ERR_INVAL;
     }

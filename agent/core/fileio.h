@@ -53,12 +53,16 @@ enum agent_rc fileio_read_regular(const char *path, struct buf *out);
 /*
  * Opens path read-only and refuses it (AGENT_ERR_INVAL, logged with the
  * path) when it is not a regular file, is group- or world-writable, is
- * owned by a user other than root or the agent, or its path fails
- * safepath_resolve() (a folder on the way owned by another user, a link in
- * a folder others may write); the file checks are made on the open
- * descriptor.  Reads it into out.
+ * owned by a user other than root or the agent, is readable by its group
+ * (and not by everyone) while that group is not root's, the agent's or
+ * reader_gid (a file for another group's service: /etc/shadow, root:shadow
+ * 0640), or its path fails safepath_resolve() (a folder on the way owned by
+ * another user, a link in a folder others may write); the file checks are
+ * made on the open descriptor.  reader_gid is the one other group that may
+ * read a secret the agent reads (the WCS group), (gid_t)-1 for none.  Reads
+ * the file into out.
  */
-enum agent_rc fileio_read_private(const char *path, struct buf *out);
+enum agent_rc fileio_read_private(const char *path, gid_t reader_gid, struct buf *out);
 
 /*
  * Removes the temporary files (".<name>.XXXXXX", regular files only) that an

@@ -3,6 +3,8 @@
  * client.  Secrets are resolved into memory only, registered with the log
  * redactor at once, and wiped when the run ends.
  */
+#include <sys/stat.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +80,17 @@ run_aws_cleanup(struct run_ctx *ctx)
     ctx->creds = NULL;
 }
 
+/* The group of wcs.home (the WCS group: root:flashphoner), or (gid_t)-1. */
+static gid_t
+wcs_gid(const struct run_ctx *ctx)
+{
+    struct stat st;
+
+    if (ctx->cfg->wcs.home == NULL || stat(ctx->cfg->wcs.home, &st) != 0)
+        return (gid_t)-1;
+    return st.st_gid;
+}
+
 enum agent_rc
 run_resolve_value(struct run_ctx *ctx, const char *key, const char *value, struct buf *out,
                   char *err, size_t errcap)
@@ -111,7 +124,8 @@ run_resolve_value(struct run_ctx *ctx, const char *key, const char *value, struc
         }
         break;
     case SECRETREF_FILE:
-        rc = fileio_read_private(ref.name, out);
+        /* Besides root's, the WCS group (of wcs.home, as the keystore) may read a secret file. */
+        rc = fileio_read_private(ref.name, wcs_gid(ctx), out);
         if (rc == AGENT_ERR_ABSENT)
             snprintf(err, errcap, "%s: %s does not exist", key, ref.name);
         else if (rc != AGENT_OK)

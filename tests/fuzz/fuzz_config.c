@@ -39,6 +39,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (config_load_string("fuzz", (const char *)data, size, &in, &cfg, &diag) == AGENT_OK) {
         buf_init(&out, 1024 * 1024);
         config_dump(cfg, &out);
+        buf_reset(&out);
+        config_dump_origins(cfg, &out);
         buf_cleanup(&out);
     }
     config_free(cfg);

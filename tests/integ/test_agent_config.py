@@ -599,5 +599,161 @@ class PrecedenceTest(AgentConfigCase):
         self.assertNotIn("licence.key", r.stderr)
 
 
+def parse_origins(text):
+    """check-config --show-origin: ([source lines], [(origin, "section.key", value)])."""
+    sources, values = [], []
+    for line in text.splitlines():
+        if line.startswith("# "):
+            sources.append(line[2:])
+            continue
+        origin, tab, rest = line.partition("\t")
+        key, sep, value = rest.partition(" =")
+        if not tab or not sep or "." not in key:
+            raise AssertionError("check-config --show-origin printed %r" % line)
+        values.append((origin, key, value[1:] if value.startswith(" ") else value))
+    return sources, values
+
+
+def line_of(text, needle):
+    """The 1-based number of the line of text that is needle."""
+    return text.split("\n").index(needle) + 1
+
+
+class SourcesAndOriginTest(AgentConfigCase):
+    """issue 9 item 19: check-config names every source it read (as INI
+    comments ahead of the dump), and --show-origin prints each effective
+    value after the place it came from."""
+
+    def origins(self, *global_args, env=None, ok=True):
+        r = self.run_agent("check-config", "--show-origin", env=env, global_args=global_args)
+        if ok:
+            self.assertEqual(r.rc, 0, r.stderr)
+        sources, values = parse_origins(r.stdout)
+        table = {}
+        for origin, key, value in values:
+            table.setdefault(key, []).append((origin, value))
+        return sources, table, r
+
+    def one(self, table, key):
+        self.assertIn(key, table, "--show-origin does not print %s" % key)
+        self.assertEqual(len(table[key]), 1, (key, table[key]))
+        return table[key][0]
+
+    def test_every_layer_names_its_origin(self):
+        base = self.write_config(
+            "[register]\nport = 8101\n[licence]\nkey = LIC-ORIGIN-SECRET-5501\n"
+            "[tls]\nprivate_key = ssm:/wcs/tls-key\n[wcs]\nheap = 2g\n"
+        )
+        with open(base, encoding="utf-8") as f:
+            base_text = f.read()
+        dropin = self.write_confd(
+            "20-x.ini", "[wcs]\nheap = 3g\n[register]\ntarget_group = %s\ntarget_group = %s\n"
+            % (TG_A, TG_B))
+        ud = b"#wcs-agent\n[ready]\ntimeout = 77\n[tls]\nkeystore_password = UD-LIT-PW-7701\n" \
+             b"[properties]\nrtc_ice_add_local_component = true\n"
+        self.imds.set_metadata(user_data=ud)
+        sources, table, r = self.origins("--set", "cdn.groups=from-set",
+                                         env={"AWS_REGION": "us-west-2"})
+        self.assertEqual(sources, [
+            "read " + base,
+            "read " + dropin,
+            "read user-data (#wcs-agent overlay, %d bytes)" % len(ud),
+            "read env AWS_REGION",
+            "read env AWS_EC2_METADATA_SERVICE_ENDPOINT",
+        ])
+        self.assertEqual(self.one(table, "register.port"),
+                         ("file:%s:%d" % (base, line_of(base_text, "port = 8101")), "8101"))
+        self.assertEqual(self.one(table, "wcs.heap"), ("file:%s:2" % dropin, "3g"))
+        self.assertEqual(table["register.target_group"],
+                         [("file:%s:4" % dropin, TG_A), ("file:%s:5" % dropin, TG_B)])
+        self.assertEqual(self.one(table, "ready.timeout"), ("user-data:3", "77"))
+        self.assertEqual(self.one(table, "properties.rtc_ice_add_local_component"),
+                         ("user-data:7", "true"))
+        self.assertEqual(self.one(table, "cdn.groups"), ("--set", "from-set"))
+        self.assertEqual(self.one(table, "aws.region"), ("env:AWS_REGION", "us-west-2"))
+        self.assertEqual(self.one(table, "imds.endpoint"),
+                         ("env:AWS_EC2_METADATA_SERVICE_ENDPOINT", self.imds.url))
+        self.assertEqual(self.one(table, "agent.deadline"), ("default", "1800"))
+        self.assertEqual(self.one(table, "properties.ip_local"),
+                         ("default", self.imds.metadata.get("local_ipv4")))
+        self.assertEqual(self.one(table, "register.classic_elb"), ("default", ""))
+        # Secrets: masked exactly as in the plain dump; a reference shown as written.
+        self.assertEqual(self.one(table, "licence.key"),
+                         ("file:%s:%d" % (base, line_of(base_text, "key = LIC-ORIGIN-SECRET-5501")),
+                          "***"))
+        self.assertEqual(self.one(table, "tls.keystore_password"), ("user-data:5", "***"))
+        self.assertEqual(self.one(table, "tls.private_key")[1], "ssm:/wcs/tls-key")
+        for text in (r.stdout, r.stderr):
+            self.assertNotIn("LIC-ORIGIN-SECRET-5501", text)
+            self.assertNotIn("UD-LIT-PW-7701", text)
+        # The same keys and values as the plain dump, which names the same sources.
+        dump, plain = self.effective("--set", "cdn.groups=from-set", env={"AWS_REGION": "us-west-2"})
+        self.assertEqual(dump, {k: [v for _, v in table[k]] for k in table})
+        self.assertEqual([l[2:] for l in plain.stdout.splitlines() if l.startswith("# ")], sources)
+
+    def test_an_emptied_list_has_the_origin_of_what_emptied_it(self):
+        self.write_config("[register]\ntarget_group = %s\n" % TG_A)
+        _, table, _ = self.origins("--set", "register.target_group=")
+        self.assertEqual(self.one(table, "register.target_group"), ("--set", ""))
+
+    def test_multipart_parts_are_named(self):
+        doc = mime([("text/x-wcs-agent", b"[register]\nport = 8201\n", None),
+                    ("text/x-shellscript", b"#!/bin/sh\n", None),
+                    ("text/x-wcs-agent", b"[cdn]\ngroups = part-three\n", "base64")])
+        self.imds.set_metadata(user_data=doc)
+        sources, table, _ = self.origins()
+        # A part ends before the line break of its boundary; a base64 part is decoded whole.
+        self.assertEqual(sources[2:4], [
+            "read user-data part 1 (text/x-wcs-agent, %d bytes)" % len("[register]\nport = 8201"),
+            "read user-data part 3 (text/x-wcs-agent, %d bytes)" % len("[cdn]\ngroups = part-three\n")])
+        self.assertEqual(self.one(table, "register.port"), ("user-data part 1:2", "8201"))
+        self.assertEqual(self.one(table, "cdn.groups"), ("user-data part 3:2", "part-three"))
+
+    def test_absent_sources_and_unused_user_data_are_said(self):
+        base = self.write_config("[register]\nport = 8300\n")
+        sources, _, _ = self.origins()
+        self.assertEqual(sources[:3], ["read " + base,
+                                       "not present: %s/ (optional)" % self.confd,
+                                       "user data: none"])
+        os.makedirs(self.confd)
+        self.imds.set_metadata(user_data=b"#!/bin/sh\necho hi\n")
+        sources, _, _ = self.origins()
+        self.assertEqual(sources[1:3], ["read %s/: no *.ini file" % self.confd,
+                                        "user data: not for the agent"])
+        self.imds.set_metadata(user_data=b"#wcs-agent\n[register]\nport = 8303\n")
+        self.write_config("[agent]\nuser_data = ignore\n[register]\nport = 8300\n")
+        sources, table, _ = self.origins()
+        self.assertEqual(sources[2], "user data: ignored (agent.user_data = ignore)")
+        self.assertEqual(self.one(table, "register.port")[1], "8300")
+
+    def test_imds_unreachable_says_user_data_not_checked(self):
+        base = self.write_config("[register]\nport = 8111\n")
+        env = {"AWS_EC2_METADATA_SERVICE_ENDPOINT": CLOSED_ENDPOINT}
+        sources, table, r = self.origins("--set", "imds.attempts=1", env=env)
+        self.assertEqual(sources[:3], ["read " + base,
+                                       "not present: %s/ (optional)" % self.confd,
+                                       "user data: not checked (instance metadata could not be read)"])
+        self.assertEqual(self.one(table, "register.port"), ("file:%s:2" % base, "8111"))
+        self.assertEqual(self.one(table, "imds.attempts"), ("--set", "1"))
+        self.assertRegex(r.stderr, r"user-data layer .*not checked")
+        sources, table, r = self.origins("--set", "imds.attempts=1", "--set", "agent.user_data=ignore",
+                                         env=env)
+        self.assertEqual(sources[2], "user data: ignored (agent.user_data = ignore)")
+        self.assertEqual(self.one(table, "agent.user_data"), ("--set", "ignore"))
+
+    def test_errors_print_no_sources(self):
+        self.write_config("[register]\nport = 0\n")
+        _, _, r = self.origins(ok=False)
+        self.assertEqual(r.rc, 78)
+        self.assertEqual(r.stdout, "")
+
+    def test_usage(self):
+        r = self.run_agent("check-config", "--show-origins")
+        self.assertEqual(r.rc, 64, r)
+        r = self.run_agent("check-config", "--help")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("--show-origin", r.stdout)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -85,6 +85,38 @@ class RedactionVariantsTest(tl.TwinTestCase):
             self.assertNotIn(value, f.read())
 
 
+@unittest.skipUnless(os.geteuid() == 0, "needs root to give a file to another group")
+class GroupReadableSecretFileTest(tl.TwinTestCase):
+    """Issue 9 item 2: a file: secret that another group may read (like
+    /etc/shadow, root:shadow 0640) is refused; one that the WCS group (the
+    group of wcs.home) may read is used."""
+
+    fake_wcs = True
+    need_agent = True
+    OTHER, WCS = 65534, 4242
+
+    def test_other_group_refused_wcs_group_accepted(self):
+        value = "LIC-GROUP-SECRET-" + os.urandom(6).hex()
+        path = os.path.join(self.tmp, "licence.txt")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o640)
+        os.write(fd, value.encode("ascii"))
+        os.close(fd)
+        os.chmod(path, 0o640)
+        os.chown(path, 0, self.OTHER)
+        os.chown(self.wcs.home, -1, self.WCS)
+        self.write_config("[licence]\nkey = file:%s\n" % path)
+        r = self.run_agent("run", "--only", "discover,secrets")
+        self.assertNotEqual(r.rc, 0, r.stderr)
+        self.assertIn("%s: group " % path, r.stderr)
+        self.assertIn("(%d) may read it (mode 0640)" % self.OTHER, r.stderr)
+        self.assertIn("licence.key: cannot use " + path, r.stderr)
+        self.assertNotIn(value, r.stderr + r.stdout)
+        os.chown(path, 0, self.WCS)
+        r = self.run_agent("run", "--only", "discover,secrets")
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertNotIn(value, r.stderr + r.stdout)
+
+
 @unittest.skipUnless(os.geteuid() == 0, "needs root to give conf/ to another group")
 class PlantedSymlinkTest(tl.TwinTestCase):
     """Issue 9 item 2: conf/ is group-writable (root:flashphoner); a group

@@ -343,38 +343,38 @@ test_read_private(void **state)
     (void)state;
     buf_init_secret(&b, 100);
     put_file(in_dir("ok"), "secret", 0600);
-    assert_int_equal(fileio_read_private(in_dir("ok"), &b), AGENT_OK);
+    assert_int_equal(fileio_read_private(in_dir("ok"), (gid_t)-1, &b), AGENT_OK);
     assert_string_equal(buf_cstr(&b), "secret");
     buf_reset(&b);
     put_file(in_dir("ro"), "r", 0644);
-    assert_int_equal(fileio_read_private(in_dir("ro"), &b), AGENT_OK);
+    assert_int_equal(fileio_read_private(in_dir("ro"), (gid_t)-1, &b), AGENT_OK);
     buf_reset(&b);
 
     put_file(in_dir("ww"), "w", 0666);
-    assert_int_equal(fileio_read_private(in_dir("ww"), &b), AGENT_ERR_INVAL);
+    assert_int_equal(fileio_read_private(in_dir("ww"), (gid_t)-1, &b), AGENT_ERR_INVAL);
     s = logged();
     assert_non_null(strstr(s, in_dir("ww")));
     assert_non_null(strstr(s, "group- or world-writable"));
     assert_int_equal(b.len, 0);
 
     put_file(in_dir("gw"), "g", 0620);
-    assert_int_equal(fileio_read_private(in_dir("gw"), &b), AGENT_ERR_INVAL);
+    assert_int_equal(fileio_read_private(in_dir("gw"), (gid_t)-1, &b), AGENT_ERR_INVAL);
     s = logged();
     assert_non_null(strstr(s, in_dir("gw")));
     assert_non_null(strstr(s, "group- or world-writable"));
 
     assert_int_equal(symlink(in_dir("ok"), in_dir("link")), 0);
-    assert_int_equal(fileio_read_private(in_dir("link"), &b), AGENT_ERR_INVAL);
+    assert_int_equal(fileio_read_private(in_dir("link"), (gid_t)-1, &b), AGENT_ERR_INVAL);
     assert_non_null(strstr(logged(), in_dir("link")));
 
-    assert_int_equal(fileio_read_private(dir, &b), AGENT_ERR_INVAL);
+    assert_int_equal(fileio_read_private(dir, (gid_t)-1, &b), AGENT_ERR_INVAL);
     assert_non_null(strstr(logged(), dir));
 
     assert_int_equal(mkfifo(in_dir("fifo"), 0600), 0);
-    assert_int_equal(fileio_read_private(in_dir("fifo"), &b), AGENT_ERR_INVAL);
+    assert_int_equal(fileio_read_private(in_dir("fifo"), (gid_t)-1, &b), AGENT_ERR_INVAL);
     logged();
 
-    assert_int_equal(fileio_read_private(in_dir("none"), &b), AGENT_ERR_ABSENT);
+    assert_int_equal(fileio_read_private(in_dir("none"), (gid_t)-1, &b), AGENT_ERR_ABSENT);
     assert_int_equal(b.len, 0);
     buf_cleanup(&b);
 }
@@ -392,7 +392,7 @@ test_read_private_owner(void **state)
     buf_init_secret(&b, 100);
     put_file(in_dir("theirs"), "their secret", 0600);
     assert_int_equal(chown(in_dir("theirs"), 65534, 65534), 0);
-    assert_int_equal(fileio_read_private(in_dir("theirs"), &b), AGENT_ERR_INVAL);
+    assert_int_equal(fileio_read_private(in_dir("theirs"), (gid_t)-1, &b), AGENT_ERR_INVAL);
     s = logged();
     assert_non_null(strstr(s, in_dir("theirs")));
     assert_non_null(strstr(s, "owned by user 65534"));
@@ -400,14 +400,62 @@ test_read_private_owner(void **state)
 
     assert_int_equal(mkdir(in_dir("sub"), 0755), 0);
     put_file(in_dir("sub/mine"), "root secret", 0600);
-    assert_int_equal(fileio_read_private(in_dir("sub/mine"), &b), AGENT_OK);
+    assert_int_equal(fileio_read_private(in_dir("sub/mine"), (gid_t)-1, &b), AGENT_OK);
     assert_string_equal(buf_cstr(&b), "root secret");
     buf_reset(&b);
     assert_int_equal(chown(in_dir("sub"), 65534, 65534), 0);
-    assert_int_equal(fileio_read_private(in_dir("sub/mine"), &b), AGENT_ERR_INVAL);
+    assert_int_equal(fileio_read_private(in_dir("sub/mine"), (gid_t)-1, &b), AGENT_ERR_INVAL);
     s = logged();
     assert_non_null(strstr(s, "sub is owned by user 65534"));
     assert_int_equal(b.len, 0);
+    buf_cleanup(&b);
+}
+
+/*
+ * Issue 9 item 2: a file: secret that a group other than root's, the
+ * agent's or the WCS group may read (/etc/shadow is root:shadow 0640)
+ * belongs to that group's service and is refused; group root, the WCS group,
+ * no group read, or read by everyone (nothing secret then) is accepted.
+ */
+static void
+test_read_private_group(void **state)
+{
+    const gid_t other = 65534, wcs = 4242;
+    struct buf b;
+    const char *s;
+
+    (void)state;
+    if (geteuid() != 0 || getegid() == other || getegid() == wcs)
+        skip();
+    buf_init_secret(&b, 100);
+    put_file(in_dir("shadow"), "root:$6$hash", 0640);
+    assert_int_equal(chown(in_dir("shadow"), 0, other), 0);
+    assert_int_equal(fileio_read_private(in_dir("shadow"), (gid_t)-1, &b), AGENT_ERR_INVAL);
+    s = logged();
+    assert_non_null(strstr(s, in_dir("shadow")));
+    assert_non_null(strstr(s, "(65534) may read it (mode 0640)"));
+    assert_int_equal(b.len, 0);
+    assert_int_equal(fileio_read_private(in_dir("shadow"), wcs, &b), AGENT_ERR_INVAL);
+    logged();
+    assert_int_equal(b.len, 0);
+    /* The same group named as the WCS group. */
+    assert_int_equal(fileio_read_private(in_dir("shadow"), other, &b), AGENT_OK);
+    assert_string_equal(buf_cstr(&b), "root:$6$hash");
+    buf_reset(&b);
+    /* Group root, and the WCS group. */
+    assert_int_equal(chown(in_dir("shadow"), 0, 0), 0);
+    assert_int_equal(fileio_read_private(in_dir("shadow"), (gid_t)-1, &b), AGENT_OK);
+    buf_reset(&b);
+    assert_int_equal(chown(in_dir("shadow"), 0, wcs), 0);
+    assert_int_equal(fileio_read_private(in_dir("shadow"), wcs, &b), AGENT_OK);
+    buf_reset(&b);
+    /* Another group without read, or a file everyone may read. */
+    assert_int_equal(chown(in_dir("shadow"), 0, other), 0);
+    assert_int_equal(chmod(in_dir("shadow"), 0600), 0);
+    assert_int_equal(fileio_read_private(in_dir("shadow"), (gid_t)-1, &b), AGENT_OK);
+    buf_reset(&b);
+    assert_int_equal(chmod(in_dir("shadow"), 0644), 0);
+    assert_int_equal(fileio_read_private(in_dir("shadow"), (gid_t)-1, &b), AGENT_OK);
     buf_cleanup(&b);
 }
 
@@ -455,6 +503,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_same_content, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_private, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_private_owner, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_private_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mkdir_p, setup, teardown),
     };
 
