@@ -37,6 +37,8 @@ struct paths {
     char part[DOWNLOAD_PATH_MAX];
     char ifrange[DOWNLOAD_PATH_MAX];
     char fresh[DOWNLOAD_PATH_MAX];
+    char source[DOWNLOAD_PATH_MAX];
+    char url_key[65]; /* SHA-256 of the URL, hex: what .source and .part.ifrange record */
 };
 
 static void set_detail(struct download_result *res, const char *fmt, ...)
@@ -191,8 +193,11 @@ struct sink {
     long long resume_from;      /* bytes in .part when the attempt started (0: none) */
     enum sink_mode mode;
     int fd;
-    long long got;   /* body bytes written in this attempt */
-    long long total; /* expected size of the whole file, -1 when unknown */
+    long long got;       /* body bytes written in this attempt */
+    long long total;     /* expected size of the whole file, -1 when unknown */
+    long long max_bytes; /* > 0: the cap on the whole file */
+    long long over;      /* > 0: the size that broke the cap (announced or reached) */
+    int over_announced;  /* 1: over was announced by the headers, 0: received */
     int64_t started_ms, last_log_ms;
     void (*tick)(void *ctx); /* the caller's heartbeat, with the progress line */
     void *tick_ctx;
@@ -273,6 +278,26 @@ sink_open(struct sink *s)
     return 0;
 }
 
+/* AGENT_ERR_TOOBIG (and s->over set) when the file announced or received is over the cap. */
+static int
+sink_check_cap(struct sink *s, size_t len)
+{
+    long long have = s->got + (long long)len + (s->mode == SINK_APPEND ? s->resume_from : 0);
+
+    if (s->max_bytes <= 0)
+        return 0;
+    if (s->total > s->max_bytes) {
+        s->over = s->total;
+        s->over_announced = 1;
+        return AGENT_ERR_TOOBIG;
+    }
+    if (have > s->max_bytes) {
+        s->over = have;
+        return AGENT_ERR_TOOBIG;
+    }
+    return 0;
+}
+
 static void
 log_progress(struct sink *s)
 {
@@ -300,6 +325,9 @@ sink_write(void *ctx, const void *data, size_t len)
         if (r != 0)
             return r;
     }
+    r = sink_check_cap(s, len);
+    if (r != 0)
+        return r;
     while (left > 0) {
         w = write(s->fd, p, left);
         if (w == -1 && errno == EINTR)
@@ -369,21 +397,56 @@ resume_validator(const struct http_response *resp, char *out, size_t cap)
     copy_validator(resp, "Last-Modified", out, cap);
 }
 
-/* Reads the small .ifrange file; "" when absent or unusable. */
+/*
+ * Reads the small .ifrange file (the validator, then the SHA-256 of the URL
+ * the partial download came from); "" when absent, unusable or from another
+ * URL.
+ */
 static void
-read_ifrange(const char *path, char *out, size_t cap)
+read_ifrange(const struct paths *P, char *out, size_t cap)
 {
     struct buf b;
-    char *t;
+    char *nl, *t;
 
     out[0] = '\0';
     buf_init(&b, 512);
-    if (fileio_read(path, &b) == AGENT_OK && b.len > 0) {
-        t = str_trim(b.data);
-        if (header_value_ok(t))
-            snprintf(out, cap, "%s", t);
+    if (fileio_read(P->ifrange, &b) == AGENT_OK && b.len > 0 &&
+        memchr(b.data, '\0', b.len) == NULL) {
+        nl = strchr(b.data, '\n');
+        if (nl != NULL) {
+            *nl = '\0';
+            t = str_trim(b.data);
+            if (header_value_ok(t) && strcmp(str_trim(nl + 1), P->url_key) == 0)
+                snprintf(out, cap, "%s", t);
+        }
     }
     buf_cleanup(&b);
+}
+
+/* Writes the .ifrange file for a partial download of this URL. */
+static enum agent_rc
+write_ifrange(const struct paths *P, const char *validator)
+{
+    char text[512];
+    int n = snprintf(text, sizeof(text), "%s\n%s\n", validator, P->url_key);
+
+    if (n < 0 || (size_t)n >= sizeof(text))
+        return AGENT_ERR_TOOBIG;
+    return fileio_write_atomic(P->ifrange, text, (size_t)n, 0600, FILEIO_QUIET);
+}
+
+/* 1 when the .source file beside the cached file names this URL. */
+static int
+source_matches(const struct paths *P)
+{
+    struct buf b;
+    int ok = 0;
+
+    buf_init(&b, 256);
+    if (fileio_read(P->source, &b) == AGENT_OK && b.len > 0 && memchr(b.data, '\0', b.len) == NULL)
+        ok = strcmp(str_trim(b.data), P->url_key) == 0;
+    buf_cleanup(&b);
+    return ok;
 }
 
 /* The status classes of update.h: temporary (NET) or definite (HTTP). */
@@ -407,7 +470,7 @@ download(const struct download_opts *o, const struct paths *P, struct download_r
     struct http_request req;
     struct http_response resp;
     struct sink s;
-    long long part;
+    long long part, cached;
     int attempt, nh, conditional, have_cache;
     int64_t t0, tmo;
     enum agent_rc rc = AGENT_ERR_NET;
@@ -421,7 +484,9 @@ download(const struct download_opts *o, const struct paths *P, struct download_r
         return AGENT_ERR_NOMEM;
     http_response_init(&resp, 1);
 
-    have_cache = file_size(P->file) > 0;
+    cached = file_size(P->file);
+    /* A file kept under a larger cap does not stand for a download under this one. */
+    have_cache = cached > 0 && (o->max_bytes <= 0 || cached <= o->max_bytes);
     if (have_cache && o->want_sha256 != NULL) {
         /* A fixed build already downloaded: no request at all. */
         rc = download_sha256_file(o->what, P->file, got_sha);
@@ -438,7 +503,14 @@ download(const struct download_opts *o, const struct paths *P, struct download_r
             goto out;
         }
         log_debug("%s: %s does not match update.sha256; downloading again", o->what, P->file);
+        remove_file(o->what, P->source);
         remove_file(o->what, P->file);
+        have_cache = 0;
+    }
+    if (have_cache && !source_matches(P)) {
+        /* Validators and a 304 speak for the URL they came with, not for this one. */
+        log_debug("%s: %s came from another URL (or an older agent); not asking %s about it",
+                  o->what, P->file, logurl);
         have_cache = 0;
     }
 
@@ -451,7 +523,7 @@ download(const struct download_opts *o, const struct paths *P, struct download_r
         }
         remove_file(o->what, P->fresh);
         part = file_size(P->part);
-        read_ifrange(P->ifrange, ifr, sizeof(ifr));
+        read_ifrange(P, ifr, sizeof(ifr));
         if (part >= 0 && (part == 0 || ifr[0] == '\0')) {
             /* Nothing to resume from, or no validator to resume it safely. */
             remove_file(o->what, P->part);
@@ -460,6 +532,12 @@ download(const struct download_opts *o, const struct paths *P, struct download_r
         }
         if (part < 0)
             part = 0;
+        if (o->max_bytes > 0 && part > o->max_bytes) {
+            /* Kept under a larger cap: not resumed under this one. */
+            remove_file(o->what, P->part);
+            remove_file(o->what, P->ifrange);
+            part = 0;
+        }
 
         if (EVP_DigestInit_ex(s.md, EVP_sha256(), NULL) != 1) {
             rc = AGENT_ERR_NOMEM;
@@ -504,6 +582,9 @@ download(const struct download_opts *o, const struct paths *P, struct download_r
         s.fd = -1;
         s.got = 0;
         s.total = -1;
+        s.max_bytes = o->max_bytes;
+        s.over = 0;
+        s.over_announced = 0;
         s.started_ms = clock_mono_ms();
         s.last_log_ms = s.started_ms;
 
@@ -533,6 +614,24 @@ download(const struct download_opts *o, const struct paths *P, struct download_r
             s.fd = -1;
         }
 
+        if (rc == AGENT_ERR_TOOBIG && s.over > 0) {
+            const char *key = o->max_bytes_key != NULL ? o->max_bytes_key : "the size limit";
+
+            /* Definite: nothing of it is kept, and no retry would fit. */
+            remove_file(o->what, P->fresh);
+            remove_file(o->what, P->part);
+            remove_file(o->what, P->ifrange);
+            if (s.over_announced)
+                log_errx("%s: download of %s refused: the server announces %lld bytes, over "
+                         "%s = %lld; raise %s to accept a larger file",
+                         o->what, logurl, s.over, key, (long long)o->max_bytes, key);
+            else
+                log_errx("%s: download of %s stopped: more than %s = %lld bytes received; "
+                         "raise %s to accept a larger file",
+                         o->what, logurl, key, (long long)o->max_bytes, key);
+            set_detail(res, "download over %s = %lld bytes", key, (long long)o->max_bytes);
+            goto out;
+        }
         if (rc != AGENT_OK) {
             int progress = s.got > 0;
 
@@ -540,8 +639,7 @@ download(const struct download_opts *o, const struct paths *P, struct download_r
                 /* Keep what came of a full body, when it can be resumed later. */
                 resume_validator(&resp, ifr, sizeof(ifr));
                 if (ifr[0] != '\0' && rename(P->fresh, P->part) == 0 &&
-                    fileio_write_atomic(P->ifrange, ifr, strlen(ifr), 0600, FILEIO_QUIET) ==
-                        AGENT_OK) {
+                    write_ifrange(P, ifr) == AGENT_OK) {
                     log_debug("%s: kept %.1f MiB for resuming", o->what, (double)s.got / MIB);
                 } else {
                     remove_file(o->what, P->part);
@@ -624,6 +722,13 @@ download(const struct download_opts *o, const struct paths *P, struct download_r
             rc = AGENT_ERR_INVAL;
             goto out;
         }
+        /*
+         * The old .source goes first (and durably), so that a crash never
+         * leaves the new file under the old URL's name; the new one is
+         * written once the file is in place.
+         */
+        remove_file(o->what, P->source);
+        sync_dir(o->dir);
         if (rename(done_path, P->file) == -1) {
             log_err("%s: cannot rename %s to %s", o->what, done_path, P->file);
             set_detail(res, "cannot store the download");
@@ -631,6 +736,13 @@ download(const struct download_opts *o, const struct paths *P, struct download_r
             goto out;
         }
         sync_dir(o->dir);
+        {
+            char line[66];
+
+            snprintf(line, sizeof(line), "%s\n", P->url_key);
+            if (fileio_write_atomic(P->source, line, strlen(line), 0600, FILEIO_QUIET) != AGENT_OK)
+                log_warnx("%s: cannot write %s; the next run downloads again", o->what, P->source);
+        }
         /* A 200 that answered a resume attempt makes the old partial obsolete. */
         remove_file(o->what, P->part);
         remove_file(o->what, P->ifrange);
@@ -660,14 +772,30 @@ make_path(char *out, const char *dir, const char *name, const char *suffix)
     return snprintf(out, DOWNLOAD_PATH_MAX, "%s/%s%s", dir, name, suffix) < DOWNLOAD_PATH_MAX;
 }
 
+/* The paths of the files in dir and the URL's key; 0 when a path is too long. */
+static int
+make_paths(struct paths *P, const char *dir, const char *name, const char *url)
+{
+    str_sha256_hex(url, strlen(url), P->url_key);
+    return make_path(P->file, dir, name, "") && make_path(P->part, dir, name, ".part") &&
+           make_path(P->ifrange, dir, name, ".part.ifrange") &&
+           make_path(P->fresh, dir, name, ".new") && make_path(P->source, dir, name, ".source");
+}
+
+int
+download_cached_from(const char *dir, const char *name, const char *url)
+{
+    struct paths P;
+
+    return make_paths(&P, dir, name, url) && file_size(P.file) > 0 && source_matches(&P);
+}
+
 enum agent_rc
 download_file(const struct download_opts *o, struct download_result *res)
 {
     struct paths P;
 
-    if (!make_path(P.file, o->dir, o->name, "") || !make_path(P.part, o->dir, o->name, ".part") ||
-        !make_path(P.ifrange, o->dir, o->name, ".part.ifrange") ||
-        !make_path(P.fresh, o->dir, o->name, ".new")) {
+    if (!make_paths(&P, o->dir, o->name, o->url)) {
         log_errx("%s: the download folder is too long", o->what);
         set_detail(res, "path too long");
         return AGENT_ERR_CONFIG;

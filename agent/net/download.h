@@ -12,12 +12,22 @@
  *     requested at all;
  *   - progress is logged at most once a second (and the caller's tick
  *     called); an attempt that made progress is resumed, up to attempts;
- *   - the finished file replaces <name> by rename, and the folder is synced.
+ *   - the finished file replaces <name> by rename, and the folder is synced;
+ *   - the cache belongs to one URL: the stored validators are sent, and a
+ *     304 accepted, only when <name> came from this very URL (<name>.source
+ *     holds the SHA-256 of that URL); a partial download is resumed only
+ *     for the URL it came from.  With want_sha256 the cached file is used
+ *     whatever URL it came from (its content is what is wanted);
+ *   - max_bytes caps the file: a Content-Length or Content-Range total over
+ *     it is refused before the body is stored, and a body that grows past it
+ *     is stopped there; the partial file is removed.
  *
  * Files in dir:
  *   <name>               the last complete, verified file
+ *   <name>.source        SHA-256 of the URL <name> came from (hex, one line)
  *   <name>.part          a partial download, resumable
- *   <name>.part.ifrange  the If-Range validator of the partial download
+ *   <name>.part.ifrange  the If-Range validator of the partial download, then
+ *                        the SHA-256 of its URL (one line each)
  *   <name>.new           the body of the current response (scratch)
  *
  * The URL is never logged with its query (it may be presigned).  Every log
@@ -48,6 +58,8 @@ struct download_opts {
     int64_t low_speed_ms;            /* an attempt slower than 1 byte/s this long is abandoned */
     int attempts;                    /* attempts in one call (repeated only after progress) */
     const struct deadline *deadline; /* caps every wait, or NULL */
+    int64_t max_bytes;               /* > 0: the largest file accepted; 0: no cap */
+    const char *max_bytes_key;       /* the setting that raises it, named in the error */
     const char *what;                /* the log prefix, e.g. "update" */
     void (*tick)(void *ctx);         /* optional: called about once a second while receiving */
     void *tick_ctx;
@@ -71,11 +83,18 @@ struct download_result {
  *   AGENT_ERR_HTTP    any other unexpected status (definite);
  *   AGENT_ERR_INVAL   checksum mismatch (the download is deleted);
  *   AGENT_ERR_PARSE   a 200 with an empty body;
+ *   AGENT_ERR_TOOBIG  the file is over max_bytes (definite; nothing kept);
  *   AGENT_ERR_CONFIG  a path over DOWNLOAD_PATH_MAX;
  *   AGENT_ERR_IO, AGENT_ERR_NOMEM.
  * Every failure is logged once, as "<what>: ...".
  */
 enum agent_rc download_file(const struct download_opts *o, struct download_result *res);
+
+/*
+ * 1 when <dir>/<name> exists and came from url (its .source matches), so
+ * that it may stand for what url serves; 0 otherwise.
+ */
+int download_cached_from(const char *dir, const char *name, const char *url);
 
 /* SHA-256 of the whole file at path into out[65]; AGENT_ERR_IO logged as "<what>: ...". */
 enum agent_rc download_sha256_file(const char *what, const char *path, char out[65]);

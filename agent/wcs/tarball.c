@@ -1,9 +1,16 @@
 #include "wcs/tarball.h"
 
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/log.h"
@@ -682,6 +689,61 @@ out:
     return rc;
 }
 
+/*
+ * Clears the setuid and setgid bits of everything under the folder name
+ * (in the folder parent), and the sticky bit of what is not a folder;
+ * symlinks are not followed.  The tree is the agent's own (a 0700 folder
+ * that tar has finished with), so nothing changes under the walk.  0 when
+ * a mode could not be read or changed.
+ */
+static int
+strip_special_at(int parent, const char *name, int depth)
+{
+    struct stat st;
+    DIR *d;
+    struct dirent *e;
+    mode_t mode, want;
+    int fd, ok = 1;
+
+    if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+        return 0;
+    if (S_ISLNK(st.st_mode))
+        return 1;
+    mode = st.st_mode & 07777;
+    want = mode & ~(mode_t)(S_ISUID | S_ISGID);
+    if (!S_ISDIR(st.st_mode))
+        want &= ~(mode_t)S_ISVTX;
+    if (want != mode && fchmodat(parent, name, want, 0) == -1)
+        return 0;
+    if (!S_ISDIR(st.st_mode))
+        return 1;
+    if (depth > 256)
+        return 0;
+    fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd == -1)
+        return 0;
+    d = fdopendir(fd);
+    if (d == NULL) {
+        close(fd);
+        return 0;
+    }
+    for (;;) {
+        errno = 0;
+        e = readdir(d);
+        if (e == NULL) {
+            if (errno != 0)
+                ok = 0;
+            break;
+        }
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (!strip_special_at(dirfd(d), e->d_name, depth + 1))
+            ok = 0;
+    }
+    closedir(d);
+    return ok;
+}
+
 enum agent_rc
 tarball_extract(const char *tarball, const char *dir, const char *member, const struct deadline *dl,
                 char *detail, size_t cap)
@@ -714,5 +776,14 @@ tarball_extract(const char *tarball, const char *dir, const char *member, const 
     if (rc != AGENT_OK)
         snprintf(detail, cap, "cannot unpack the tarball: %s", why);
     spawn_result_cleanup(&r);
+    /*
+     * Root's tar keeps setuid and setgid bits, and --no-same-owner makes
+     * such a file root's: the tarball must not hand out privileges.
+     */
+    if (rc == AGENT_OK && !strip_special_at(AT_FDCWD, dir, 0)) {
+        log_err("update: cannot clear the setuid and setgid bits under %s", dir);
+        snprintf(detail, cap, "cannot clear the setuid and setgid bits of the unpacked tarball");
+        rc = AGENT_ERR_IO;
+    }
     return rc;
 }

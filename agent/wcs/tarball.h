@@ -9,7 +9,8 @@
  * or links out of the archive; then the top folder, its install.sh and its
  * WCS.version (<top>/WCS.version, else <top>/conf/WCS.version, else
  * <top>/server/conf/WCS.version) are found.  Unpacking uses
- * `tar --extract ... --no-same-owner`.  Log lines read "update: ...": this
+ * `tar --extract ... --no-same-owner`, then clears every setuid and setgid
+ * bit (and the sticky bit of files) it unpacked.  Log lines read "update: ...": this
  * module serves the update step alone.
  */
 #ifndef AGENT_WCS_TARBALL_H
@@ -65,8 +66,10 @@ enum agent_rc tarball_inspect(const char *path, const struct deadline *dl,
 
 /*
  * Extracts the whole tarball (member NULL) or one stored member into the
- * folder dir.  On failure logs and sets detail[cap]: AGENT_ERR_PARSE (tar
- * failed), AGENT_ERR_TIMEOUT, AGENT_ERR_IO (tar not started).
+ * folder dir, then clears the setuid and setgid bits under dir (and the
+ * sticky bit of what is not a folder).  On failure logs and sets
+ * detail[cap]: AGENT_ERR_PARSE (tar failed), AGENT_ERR_TIMEOUT,
+ * AGENT_ERR_IO (tar not started, or a mode not cleared).
  */
 enum agent_rc tarball_extract(const char *path, const char *dir, const char *member,
                               const struct deadline *dl, char *detail, size_t cap);

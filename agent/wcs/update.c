@@ -310,6 +310,8 @@ fetch(const struct wcs_update_opts *o, unsigned flags, const char *want_sha,
     d.timeout_ms =
         o->download_timeout_ms > 0 ? o->download_timeout_ms : WCS_UPDATE_DOWNLOAD_TIMEOUT_MS;
     d.low_speed_ms = WCS_UPDATE_LOW_SPEED_MS;
+    d.max_bytes = o->max_bytes;
+    d.max_bytes_key = "update.max_bytes";
     d.attempts = WCS_UPDATE_ATTEMPTS;
     d.deadline = o->deadline;
     d.what = "update";
@@ -413,8 +415,12 @@ wcs_update(const struct wcs_update_opts *o, struct wcs_update_result *res)
     memcpy(res->installed_version, res->previous_version, sizeof(res->installed_version));
 
     if (o->dry_run) {
-        /* No request: only a cached tarball can tell more. */
+        /*
+         * No request: only a cached tarball can tell more, when it is the
+         * wanted build or, without update.sha256, came from this URL.
+         */
         if (file_size(tarball) <= 0 ||
+            (want == NULL && !download_cached_from(o->cache_dir, TARBALL_NAME, o->url)) ||
             download_sha256_file("update", tarball, res->sha256) != AGENT_OK ||
             (want != NULL && strcmp(res->sha256, want) != 0)) {
             res->sha256[0] = '\0';

@@ -10,7 +10,10 @@
  *      checked against update.sha256 when given; progress is logged at most
  *      once a second; the finished file replaces wcs.tar.gz by rename.  When
  *      update.sha256 is given and wcs.tar.gz already has that hash, nothing
- *      is requested at all.
+ *      is requested at all.  The validators are sent (and a 304 believed)
+ *      only when wcs.tar.gz came from this very update.url
+ *      (wcs.tar.gz.source); a tarball over max_bytes is refused while it
+ *      streams (net/download.h).
  *   2. list the tarball with `tar -tvzf` (GNU tar, argv only) and refuse any
  *      entry that is absolute, has a ".." component, is not a file, folder,
  *      symlink or hard link, sits below a symlink of the archive, or links
@@ -20,7 +23,8 @@
  *      compare it with <wcs_home>/conf/WCS.version (whitespace trimmed);
  *      equal: nothing more is done (the step skips);
  *   4. otherwise unpack into a fresh folder <cache_dir>/unpack.XXXXXX with
- *      `tar -xzf FILE -C DIR --no-same-owner` and run `./install.sh -silent`
+ *      `tar -xzf FILE -C DIR --no-same-owner` (setuid and setgid bits, and
+ *      the sticky bit of files, cleared after unpacking) and run `./install.sh -silent`
  *      there (cwd = the tarball's top folder, timeout, spawn's minimal
  *      environment, output captured), then confirm that
  *      <wcs_home>/conf/WCS.version now equals the tarball's version.  WCS
@@ -34,6 +38,7 @@
  *
  * Files under cache_dir (created 0700 when missing):
  *   wcs.tar.gz              the last complete, verified tarball
+ *   wcs.tar.gz.source       SHA-256 of the update.url wcs.tar.gz came from
  *   wcs.tar.gz.part         a partial download, resumable
  *   wcs.tar.gz.part.ifrange the If-Range validator of the partial download
  *   wcs.tar.gz.new          the body of the current response (scratch)
@@ -66,6 +71,7 @@ struct wcs_update_opts {
     const char *last_modified_in;    /* state applied.download_last_modified, or NULL/"" */
     int64_t download_timeout_ms;     /* per attempt; 0: WCS_UPDATE_DOWNLOAD_TIMEOUT_MS */
     int64_t install_timeout_ms;      /* install.sh; 0: WCS_UPDATE_INSTALL_TIMEOUT_MS */
+    int64_t max_bytes;               /* update.max_bytes: the largest tarball; 0: no cap */
     const struct deadline *deadline; /* the run's deadline (caps every wait), or NULL */
     int force;   /* run install.sh even when the versions are equal (download stays conditional) */
     int dry_run; /* no request, no install: say what would happen (may read the cached tarball) */
@@ -103,6 +109,7 @@ struct wcs_update_result {
  *   AGENT_ERR_HTTP    any other unexpected status (404, 403, ...; definite);
  *   AGENT_ERR_INVAL   checksum mismatch (the download is deleted), or a
  *                     tarball entry refused by the checks above;
+ *   AGENT_ERR_TOOBIG  the tarball is over max_bytes (nothing of it kept);
  *   AGENT_ERR_PARSE   not a readable tar.gz, no install.sh or WCS.version
  *                     at its top, a malformed version;
  *   AGENT_ERR_CHILD   install.sh failed, or finished without changing

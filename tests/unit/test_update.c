@@ -36,6 +36,7 @@
 #include "core/spawn.h"
 #include "core/str.h"
 #include "net/http.h"
+#include "wcs/tarball.h"
 #include "wcs/update.h"
 
 #define ETAG    "\"wcs-v1\""
@@ -55,6 +56,8 @@ struct server {
     size_t cut_after;    /* > 0: close after this many body bytes ... */
     int cut_count;       /* ... for this many responses (-1: all) */
     int slow_ms;         /* > 0: 16 KiB pieces this far apart */
+    int chunked;         /* 1: a 200 goes chunked, without Content-Length */
+    int inm_any_304;     /* 1: any If-None-Match gets a 304, as a careless server does */
     /* what it saw */
     int nreq;
     char req[MAXREQ][2048];
@@ -139,7 +142,9 @@ serve_one(struct server *s, int fd)
         send_all(fd, hdr, n);
         return;
     }
-    if (strcmp(path, "/wcs.tar.gz") != 0 || s->status_override != 0) {
+    n = strlen(path);
+    /* Any path ending in /wcs.tar.gz serves the file (a second URL for the same server). */
+    if (n < 11 || strcmp(path + n - 11, "/wcs.tar.gz") != 0 || s->status_override != 0) {
         status = s->status_override != 0 ? s->status_override : 404;
         n = (size_t)snprintf(hdr, sizeof(hdr),
                              "HTTP/1.1 %d Nope\r\nContent-Length: 9\r\nConnection: close\r\n\r\n"
@@ -150,7 +155,7 @@ serve_one(struct server *s, int fd)
         return;
     }
     inm = req_header(req, "If-None-Match", v, sizeof(v));
-    if (inm != NULL && strcmp(inm, ETAG) == 0)
+    if (inm != NULL && (strcmp(inm, ETAG) == 0 || s->inm_any_304))
         status = 304;
     ims = inm == NULL ? req_header(req, "If-Modified-Since", v, sizeof(v)) : NULL;
     if (ims != NULL && strcmp(ims, LASTMOD) == 0)
@@ -198,6 +203,26 @@ serve_one(struct server *s, int fd)
                              "Last-Modified: %s\r\nAccept-Ranges: bytes\r\n"
                              "Connection: close\r\n\r\n",
                              s->len, ETAG, LASTMOD);
+    if (status == 200 && s->chunked) {
+        size_t off = 0, piece;
+
+        n = (size_t)snprintf(hdr, sizeof(hdr),
+                             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nETag: %s\r\n"
+                             "Connection: close\r\n\r\n",
+                             ETAG);
+        s->status[idx] = status;
+        send_all(fd, hdr, n);
+        while (off < s->len) {
+            piece = s->len - off < 16384 ? s->len - off : 16384;
+            n = (size_t)snprintf(hdr, sizeof(hdr), "%zx\r\n", piece);
+            send_all(fd, hdr, n);
+            send_all(fd, s->body + off, piece);
+            send_all(fd, "\r\n", 2);
+            off += piece;
+        }
+        send_all(fd, "0\r\n\r\n", 5);
+        return;
+    }
     s->status[idx] = status;
     send_all(fd, hdr, n);
     {
@@ -628,6 +653,18 @@ path_in_cache(char *out, size_t cap, const char *name)
     snprintf(out, cap, "%s/%s", cache, name);
 }
 
+/* Writes wcs.tar.gz.part.ifrange as net/download does: the validator, then the URL's SHA-256. */
+static void
+write_ifrange(const char *validator, const char *for_url)
+{
+    char p[400], key[65], text[512];
+
+    str_sha256_hex(for_url, strlen(for_url), key);
+    snprintf(text, sizeof(text), "%s\n%s\n", validator, key);
+    path_in_cache(p, sizeof(p), "wcs.tar.gz.part.ifrange");
+    write_file(p, text, 0600);
+}
+
 static void
 sha_of_tgz(char out[65])
 {
@@ -876,9 +913,8 @@ test_resume_validator_changed(void **state)
     assert_int_equal(fileio_mkdir_p(cache, 0700), AGENT_OK);
     path_in_cache(p, sizeof(p), "wcs.tar.gz.part");
     write_file(p, "bytes of an older build", 0600);
-    path_in_cache(p, sizeof(p), "wcs.tar.gz.part.ifrange");
-    write_file(p, "\"older\"\n", 0600);
     opts_init(&o, "/wcs.tar.gz");
+    write_ifrange("\"older\"", url);
     o.sha256 = sha;
     assert_int_equal(wcs_update(&o, &r), AGENT_OK);
     assert_int_equal(nreq(), 1);
@@ -909,9 +945,8 @@ test_resume_416(void **state)
     path_in_cache(p, sizeof(p), "wcs.tar.gz.part");
     write_file(p, big, 0600);
     free(big);
-    path_in_cache(p, sizeof(p), "wcs.tar.gz.part.ifrange");
-    write_file(p, ETAG, 0600);
     opts_init(&o, "/wcs.tar.gz");
+    write_ifrange(ETAG, url);
     o.sha256 = sha;
     assert_int_equal(wcs_update(&o, &r), AGENT_OK);
     assert_int_equal(nreq(), 2);
@@ -1308,6 +1343,266 @@ test_stale_unpack_removed(void **state)
     assert_int_equal(unpack_dirs_left(), 0);
 }
 
+/* No file of the download is left in the cache. */
+static void
+assert_cache_empty_of_download(void)
+{
+    static const char *const names[] = {"wcs.tar.gz", "wcs.tar.gz.new", "wcs.tar.gz.part",
+                                        "wcs.tar.gz.part.ifrange", "wcs.tar.gz.source"};
+    char p[400];
+    size_t i;
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        path_in_cache(p, sizeof(p), names[i]);
+        if (exists(p))
+            fail_msg("%s is left", p);
+    }
+}
+
+/*
+ * update.max_bytes: a tarball one byte over it is refused when the
+ * Content-Length announces it and stopped while streaming when it comes
+ * chunked; nothing is kept, nothing installed; exactly the limit passes.
+ */
+static void
+test_max_bytes(void **state)
+{
+    struct wcs_update_opts o;
+    struct wcs_update_result r;
+    char want[400];
+    int chunked;
+
+    (void)state;
+    make_tarball("5.2.200-bbbb", INST_OK, 256 * 1024, NULL, 0);
+    opts_init(&o, "/wcs.tar.gz");
+    o.max_bytes = (int64_t)tgz.len - 1;
+    for (chunked = 0; chunked <= 1; chunked++) {
+        srv.chunked = chunked;
+        assert_int_equal(wcs_update(&o, &r), AGENT_ERR_TOOBIG);
+        assert_int_equal(nreq(), chunked + 1);
+        assert_int_equal(srv.status[chunked], 200);
+        snprintf(want, sizeof(want), "download over update.max_bytes = %zu bytes", tgz.len - 1);
+        assert_string_equal(r.detail, want);
+        if (chunked)
+            snprintf(want, sizeof(want),
+                     "update: download of %s stopped: more than update.max_bytes = %zu bytes "
+                     "received; raise update.max_bytes to accept a larger file\n",
+                     url, tgz.len - 1);
+        else
+            snprintf(want, sizeof(want),
+                     "update: download of %s refused: the server announces %zu bytes, over "
+                     "update.max_bytes = %zu; raise update.max_bytes to accept a larger file\n",
+                     url, tgz.len, tgz.len - 1);
+        if (strstr(logged(), want) == NULL)
+            fail_msg("no line '%s' in:\n%s", want, logged());
+        assert_cache_empty_of_download();
+        assert_int_equal(installs(), 0);
+        assert_installed("5.2.100-aaaa");
+        assert_int_equal(unpack_dirs_left(), 0);
+    }
+    assert_false(agent_rc_retryable(AGENT_ERR_TOOBIG));
+    assert_int_equal(agent_rc_exit_status(AGENT_ERR_TOOBIG), 1);
+
+    /* Exactly the limit is accepted, chunked too. */
+    o.max_bytes = (int64_t)tgz.len;
+    assert_int_equal(wcs_update(&o, &r), AGENT_OK);
+    assert_int_equal(r.changed, 1);
+    assert_installed("5.2.200-bbbb");
+}
+
+/* A resumed download counts the bytes it already has: a 206 whose total is over the cap stops. */
+static void
+test_max_bytes_resume(void **state)
+{
+    struct wcs_update_opts o;
+    struct wcs_update_result r;
+    char v[300], p[400];
+    struct stat st;
+
+    (void)state;
+    make_tarball("5.2.200-bbbb", INST_OK, 256 * 1024, NULL, 0);
+    srv.cut_after = 32768;
+    srv.cut_count = -1;
+    opts_init(&o, "/wcs.tar.gz");
+    assert_int_equal(wcs_update(&o, &r), AGENT_ERR_NET);
+    path_in_cache(p, sizeof(p), "wcs.tar.gz.part");
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_size, WCS_UPDATE_ATTEMPTS * 32768);
+
+    srv.cut_count = 0;
+    o.max_bytes = (int64_t)tgz.len - 1;
+    assert_int_equal(wcs_update(&o, &r), AGENT_ERR_TOOBIG);
+    assert_int_equal(nreq(), WCS_UPDATE_ATTEMPTS + 1);
+    assert_non_null(req_header(srv.req[WCS_UPDATE_ATTEMPTS], "Range", v, sizeof(v)));
+    assert_int_equal(srv.status[WCS_UPDATE_ATTEMPTS], 206);
+    assert_cache_empty_of_download();
+    assert_int_equal(installs(), 0);
+
+    /* A partial larger than a lowered cap is not resumed: the plain GET is refused. */
+    assert_int_equal(fileio_mkdir_p(cache, 0700), AGENT_OK);
+    path_in_cache(p, sizeof(p), "wcs.tar.gz.part");
+    write_file(p, "0123456789", 0600);
+    write_ifrange(ETAG, url);
+    o.max_bytes = 5;
+    assert_int_equal(wcs_update(&o, &r), AGENT_ERR_TOOBIG);
+    assert_null(strstr(srv.req[WCS_UPDATE_ATTEMPTS + 1], "Range:"));
+    assert_cache_empty_of_download();
+}
+
+/*
+ * The cache belongs to its URL.  Regression: with update.url changed to a
+ * server that answers 304 to any If-None-Match, the old URL's ETag was sent,
+ * the 304 believed, the old tarball reused and "already installed" reported.
+ */
+static void
+test_new_url_not_answered_from_cache(void **state)
+{
+    struct wcs_update_opts o;
+    struct wcs_update_result r1, r2, r3;
+    char v[300], url_a[128];
+
+    (void)state;
+    make_tarball("5.2.200-bbbb", INST_OK, 32 * 1024, NULL, 0);
+    opts_init(&o, "/wcs.tar.gz");
+    memcpy(url_a, url, sizeof(url_a));
+    assert_int_equal(wcs_update(&o, &r1), AGENT_OK);
+    assert_int_equal(r1.changed, 1);
+    assert_installed("5.2.200-bbbb");
+
+    /* URL B, another build, a server that says 304 to any ETag; the state holds A's validators. */
+    make_tarball("5.2.300-cccc", INST_OK, 32 * 1024, NULL, 0);
+    srv.inm_any_304 = 1;
+    opts_init(&o, "/b/wcs.tar.gz");
+    o.etag_in = r1.etag;
+    o.last_modified_in = r1.last_modified;
+    assert_int_equal(wcs_update(&o, &r2), AGENT_OK);
+    assert_int_equal(nreq(), 2);
+    assert_null(req_header(srv.req[1], "If-None-Match", v, sizeof(v)));
+    assert_null(req_header(srv.req[1], "If-Modified-Since", v, sizeof(v)));
+    assert_int_equal(srv.status[1], 200);
+    assert_int_equal(r2.downloaded, 1);
+    assert_int_equal(r2.changed, 1);
+    assert_string_equal(r2.detail, "installed WCS 5.2.300-cccc (was 5.2.200-bbbb)");
+    assert_installed("5.2.300-cccc");
+
+    /* B again with B's validators: a conditional request, and its 304 is believed. */
+    o.etag_in = r2.etag;
+    o.last_modified_in = r2.last_modified;
+    assert_int_equal(wcs_update(&o, &r3), AGENT_OK);
+    assert_int_equal(nreq(), 3);
+    assert_non_null(req_header(srv.req[2], "If-None-Match", v, sizeof(v)));
+    assert_int_equal(srv.status[2], 304);
+    assert_int_equal(r3.downloaded, 0);
+    assert_int_equal(r3.changed, 0);
+
+    /* plan (dry run) for a URL C it has nothing from: "would download", not "installed". */
+    opts_init(&o, "/c/wcs.tar.gz");
+    o.dry_run = 1;
+    assert_int_equal(wcs_update(&o, &r3), AGENT_OK);
+    assert_int_equal(r3.changed, 1);
+    assert_non_null(strstr(r3.detail, "would download"));
+    assert_int_equal(nreq(), 3);
+
+    /* Back to A with B's validators in the state: not sent to A. */
+    o.dry_run = 0;
+    o.url = url_a;
+    o.etag_in = r2.etag;
+    assert_int_equal(wcs_update(&o, &r3), AGENT_OK);
+    assert_int_equal(nreq(), 4);
+    assert_null(req_header(srv.req[3], "If-None-Match", v, sizeof(v)));
+    assert_int_equal(r3.downloaded, 1);
+}
+
+/* A partial download is resumed only for the URL it came from. */
+static void
+test_part_of_another_url(void **state)
+{
+    struct wcs_update_opts o;
+    struct wcs_update_result r;
+    char p[400], other[160];
+
+    (void)state;
+    make_tarball("5.2.200-bbbb", INST_OK, 32 * 1024, NULL, 0);
+    assert_int_equal(fileio_mkdir_p(cache, 0700), AGENT_OK);
+    path_in_cache(p, sizeof(p), "wcs.tar.gz.part");
+    write_file(p, "bytes of another URL's file", 0600);
+    opts_init(&o, "/wcs.tar.gz");
+    snprintf(other, sizeof(other), "http://127.0.0.1:%d/other/wcs.tar.gz", srv.port);
+    write_ifrange(ETAG, other);
+    assert_int_equal(wcs_update(&o, &r), AGENT_OK);
+    assert_int_equal(nreq(), 1);
+    assert_null(strstr(srv.req[0], "Range:"));
+    assert_int_equal(r.changed, 1);
+    assert_installed("5.2.200-bbbb");
+}
+
+/* Mode of path, 07777 bits. */
+static unsigned
+mode_of(const char *path)
+{
+    struct stat st;
+
+    assert_int_equal(lstat(path, &st), 0);
+    return (unsigned)(st.st_mode & 07777);
+}
+
+/* Unpacking clears setuid and setgid bits (and sticky on files) that the tarball holds. */
+static void
+test_setuid_stripped(void **state)
+{
+    char extra_dir[300], bin[500], p[600], out[400], unpack[400], detail[256];
+    const char *extra[] = {"-C", extra_dir, "FlashphonerWebCallServer-5.2.200-bbbb/bin", NULL};
+    const char *list[] = {"tar", "-tvzf", out, NULL};
+    struct spawn_opts so;
+    struct spawn_result sr;
+    struct wcs_update_opts o;
+    struct wcs_update_result r;
+
+    (void)state;
+    snprintf(extra_dir, sizeof(extra_dir), "%s/extra", root);
+    snprintf(bin, sizeof(bin), "%s/FlashphonerWebCallServer-5.2.200-bbbb/bin", extra_dir);
+    assert_int_equal(fileio_mkdir_p(bin, 0755), AGENT_OK);
+    assert_int_equal(chmod(bin, 02755), 0);
+    snprintf(p, sizeof(p), "%s/suid", bin);
+    write_file(p, "#!/bin/sh\n", 04755);
+    snprintf(p, sizeof(p), "%s/sgid", bin);
+    write_file(p, "#!/bin/sh\n", 02711);
+    snprintf(p, sizeof(p), "%s/sticky", bin);
+    write_file(p, "data\n", 01644);
+    make_tarball("5.2.200-bbbb", INST_OK, 4096, extra, 0);
+    snprintf(out, sizeof(out), "%s/out.tar.gz", root);
+
+    /* The archive does carry the bits (so this test can fail). */
+    memset(&so, 0, sizeof(so));
+    so.argv = list;
+    so.timeout_ms = 60000;
+    so.output_max = 65536;
+    assert_int_equal(spawn_run(&so, &sr), AGENT_OK);
+    assert_non_null(strstr(buf_cstr(&sr.output), "-rwsr-xr-x"));
+    assert_non_null(strstr(buf_cstr(&sr.output), "drwxr-sr-x"));
+    spawn_result_cleanup(&sr);
+
+    snprintf(unpack, sizeof(unpack), "%s/unpack.test", root);
+    assert_int_equal(mkdir(unpack, 0700), 0);
+    assert_int_equal(tarball_extract(out, unpack, NULL, NULL, detail, sizeof(detail)), AGENT_OK);
+    snprintf(bin, sizeof(bin), "%s/FlashphonerWebCallServer-5.2.200-bbbb/bin", unpack);
+    assert_int_equal(mode_of(bin), 0755);
+    snprintf(p, sizeof(p), "%s/suid", bin);
+    assert_int_equal(mode_of(p), 0755);
+    snprintf(p, sizeof(p), "%s/sgid", bin);
+    assert_int_equal(mode_of(p), 0711);
+    snprintf(p, sizeof(p), "%s/sticky", bin);
+    assert_int_equal(mode_of(p), 0644);
+    /* Other modes are kept. */
+    snprintf(p, sizeof(p), "%s/FlashphonerWebCallServer-5.2.200-bbbb/install.sh", unpack);
+    assert_int_equal(mode_of(p), 0755);
+
+    /* The tarball installs through the update as well. */
+    opts_init(&o, "/wcs.tar.gz");
+    assert_int_equal(wcs_update(&o, &r), AGENT_OK);
+    assert_int_equal(r.changed, 1);
+}
+
 /* ------------------------------------------- with tests/sim/wcs.py's fake WCS */
 
 static const char SIM_PY[] =
@@ -1476,6 +1771,11 @@ main(void)
         cmocka_unit_test_setup_teardown(test_dry_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_unpack_removed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_bytes_resume, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_url_not_answered_from_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_part_of_another_url, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_setuid_stripped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sim_installer, setup, teardown),
     };
     int rc;
