@@ -16,12 +16,15 @@
 
 #include "core/buf.h"
 #include "core/fileio.h"
+#include "core/hashwriter.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "net/http.h"
 
 /* Read size for hashing files. */
 #define HASH_CHUNK (64 * 1024)
+/* libcurl's receive buffer: fewer, larger pieces (its default is 16 KiB). */
+#define RECV_BUFFER (512 * 1024)
 /* Pause before a download attempt that resumes an interrupted one. */
 #define RETRY_PAUSE_MS 1000
 /* Progress lines are at least this far apart. */
@@ -109,9 +112,23 @@ sync_dir(const char *dir)
     }
 }
 
-/* Feeds the whole file at path into md.  AGENT_ERR_IO (logged) on failure. */
+typedef enum agent_rc (*feed_fn)(void *ctx, const void *p, size_t n);
+
 static enum agent_rc
-hash_file(const char *what, EVP_MD_CTX *md, const char *path)
+feed_md(void *ctx, const void *p, size_t n)
+{
+    return EVP_DigestUpdate(ctx, p, n) == 1 ? AGENT_OK : AGENT_ERR_NOMEM;
+}
+
+static enum agent_rc
+feed_hashwriter(void *ctx, const void *p, size_t n)
+{
+    return hashwriter_absorb(ctx, p, n);
+}
+
+/* Feeds the whole file at path to feed.  AGENT_ERR_IO (logged) on failure. */
+static enum agent_rc
+hash_file(const char *what, feed_fn feed, void *ctx, const char *path)
 {
     unsigned char *chunk;
     ssize_t n;
@@ -136,8 +153,10 @@ hash_file(const char *what, EVP_MD_CTX *md, const char *path)
         }
         if (n == 0)
             break;
-        if (EVP_DigestUpdate(md, chunk, (size_t)n) != 1)
+        rc = feed(ctx, chunk, (size_t)n);
+        if (rc != AGENT_OK)
             goto out;
+        rc = AGENT_ERR_IO;
     }
     rc = AGENT_OK;
 out:
@@ -171,7 +190,7 @@ download_sha256_file(const char *what, const char *path, char out[65])
         EVP_MD_CTX_free(md);
         return AGENT_ERR_NOMEM;
     }
-    rc = hash_file(what, md, path);
+    rc = hash_file(what, feed_md, md, path);
     if (rc == AGENT_OK)
         digest_hex(md, out);
     EVP_MD_CTX_free(md);
@@ -189,7 +208,7 @@ struct sink {
     const char *what; /* the log prefix */
     const struct paths *P;
     struct http_response *resp; /* its headers are complete when the first byte arrives */
-    EVP_MD_CTX *md;             /* covers the whole file, including what .part held */
+    struct hashwriter *hw;      /* writes to fd and hashes the whole file, .part included */
     long long resume_from;      /* bytes in .part when the attempt started (0: none) */
     enum sink_mode mode;
     int fd;
@@ -260,18 +279,20 @@ sink_open(struct sink *s)
             log_err("%s: cannot open %s", s->what, s->P->part);
             return AGENT_ERR_IO;
         }
+        hashwriter_set_fd(s->hw, s->fd);
         s->mode = SINK_APPEND;
         s->total = t;
         return 0;
     }
     /* A full body: the hash starts over. */
-    if (EVP_DigestInit_ex(s->md, EVP_sha256(), NULL) != 1)
+    if (hashwriter_reset(s->hw) != AGENT_OK)
         return AGENT_ERR_NOMEM;
     s->fd = open(s->P->fresh, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (s->fd == -1) {
         log_err("%s: cannot create %s", s->what, s->P->fresh);
         return AGENT_ERR_IO;
     }
+    hashwriter_set_fd(s->hw, s->fd);
     s->mode = SINK_FRESH;
     cl = content_length(s->resp);
     s->total = cl;
@@ -314,9 +335,6 @@ static int
 sink_write(void *ctx, const void *data, size_t len)
 {
     struct sink *s = ctx;
-    const char *p = data;
-    size_t left = len;
-    ssize_t w;
     int64_t now;
     int r;
 
@@ -328,20 +346,12 @@ sink_write(void *ctx, const void *data, size_t len)
     r = sink_check_cap(s, len);
     if (r != 0)
         return r;
-    while (left > 0) {
-        w = write(s->fd, p, left);
-        if (w == -1 && errno == EINTR)
-            continue;
-        if (w == -1) {
-            log_err("%s: cannot write %s", s->what,
-                    s->mode == SINK_APPEND ? s->P->part : s->P->fresh);
-            return AGENT_ERR_IO;
-        }
-        p += w;
-        left -= (size_t)w;
-    }
-    if (EVP_DigestUpdate(s->md, data, len) != 1)
-        return AGENT_ERR_NOMEM;
+    /* Written and hashed by the writer thread while the next piece arrives. */
+    r = hashwriter_write(s->hw, data, len);
+    if (r == AGENT_ERR_IO)
+        log_err("%s: cannot write %s", s->what, s->mode == SINK_APPEND ? s->P->part : s->P->fresh);
+    if (r != AGENT_OK)
+        return r;
     s->got += (long long)len;
     now = clock_mono_ms();
     if (now - s->last_log_ms >= PROGRESS_EVERY_MS) {
@@ -473,15 +483,17 @@ download(const struct download_opts *o, const struct paths *P, struct download_r
     long long part, cached;
     int attempt, nh, conditional, have_cache;
     int64_t t0, tmo;
-    enum agent_rc rc = AGENT_ERR_NET;
+    enum agent_rc rc = AGENT_ERR_NET, wrc;
     const char *done_path;
 
     download_url_for_log(o->url, logurl, sizeof(logurl));
     memset(&s, 0, sizeof(s));
     s.fd = -1;
-    s.md = EVP_MD_CTX_new();
-    if (s.md == NULL)
+    s.hw = hashwriter_new();
+    if (s.hw == NULL) {
+        log_errx("%s: cannot start the download's writer thread", o->what);
         return AGENT_ERR_NOMEM;
+    }
     http_response_init(&resp, 1);
 
     cached = file_size(P->file);
@@ -539,14 +551,14 @@ download(const struct download_opts *o, const struct paths *P, struct download_r
             part = 0;
         }
 
-        if (EVP_DigestInit_ex(s.md, EVP_sha256(), NULL) != 1) {
+        if (hashwriter_reset(s.hw) != AGENT_OK) {
             rc = AGENT_ERR_NOMEM;
             goto out;
         }
         nh = 0;
         conditional = 0;
         if (part > 0) {
-            rc = hash_file(o->what, s.md, P->part);
+            rc = hash_file(o->what, feed_hashwriter, s.hw, P->part);
             if (rc != AGENT_OK)
                 goto out;
             snprintf(h_range, sizeof(h_range), "Range: bytes=%lld-", part);
@@ -599,10 +611,19 @@ download(const struct download_opts *o, const struct paths *P, struct download_r
         req.sink = sink_write;
         req.sink_ctx = &s;
         req.low_speed_ms = o->low_speed_ms;
+        req.recv_buffer = RECV_BUFFER;
         http_response_reset(&resp);
         t0 = clock_mono_ms();
         rc = http_perform(&req, &resp);
         if (s.fd != -1) {
+            /* Every received byte written and hashed (a kept partial must hold them all). */
+            wrc = hashwriter_drain(s.hw);
+            if (wrc != AGENT_OK && rc != AGENT_ERR_IO && rc != AGENT_ERR_NOMEM) {
+                if (wrc == AGENT_ERR_IO)
+                    log_err("%s: cannot write %s", o->what,
+                            s.mode == SINK_APPEND ? P->part : P->fresh);
+                rc = wrc;
+            }
             if (rc == AGENT_OK && fsync(s.fd) == -1) {
                 log_err("%s: fsync %s", o->what, s.mode == SINK_APPEND ? P->part : P->fresh);
                 rc = AGENT_ERR_IO;
@@ -713,7 +734,7 @@ download(const struct download_opts *o, const struct paths *P, struct download_r
             rc = AGENT_ERR_NET;
             goto out;
         }
-        digest_hex(s.md, got_sha);
+        hashwriter_digest(s.hw, got_sha);
         if (o->want_sha256 != NULL && strcmp(got_sha, o->want_sha256) != 0) {
             log_errx("%s: checksum mismatch: got %s, want %s", o->what, got_sha, o->want_sha256);
             set_detail(res, "checksum mismatch: got %s, want %s", got_sha, o->want_sha256);
@@ -759,9 +780,11 @@ download(const struct download_opts *o, const struct paths *P, struct download_r
         goto out;
     }
 out:
-    if (s.fd != -1)
+    if (s.fd != -1) {
+        (void)hashwriter_drain(s.hw);
         close(s.fd);
-    EVP_MD_CTX_free(s.md);
+    }
+    hashwriter_free(s.hw);
     http_response_cleanup(&resp);
     return rc;
 }

@@ -839,6 +839,8 @@ perform_curl(const struct http_request *req, struct http_response *resp, CURLU *
     /* Refuse early when Content-Length already says too much. */
     if (req->sink == NULL)
         SETOPT(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x.cap);
+    if (req->recv_buffer > 0)
+        SETOPT(h, CURLOPT_BUFFERSIZE, (long)req->recv_buffer);
     if (req->low_speed_ms > 0) {
         SETOPT(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
         SETOPT(h, CURLOPT_LOW_SPEED_TIME, (long)((req->low_speed_ms + 999) / 1000));

@@ -76,6 +76,7 @@ struct http_request {
     http_sink_fn sink;          /* optional streaming body consumer */
     void *sink_ctx;
     int64_t low_speed_ms; /* optional: abort when under 1 byte/s for this long; 0 off */
+    size_t recv_buffer;   /* optional: libcurl's receive buffer (a large download); 0 default */
 };
 
 struct http_response {
