@@ -1,0 +1,133 @@
+"""The update step against the twin (issue 9 item 5): `wcs-agent run --only update`
+with a fake WCS and its installer tarball served by tests/sim/files.py.
+
+- update.max_bytes is enforced while the tarball streams: with a Content-Length over it
+  the download is refused at once, a chunked body is stopped once past it; exit 1, one
+  line naming the URL, the limit and the key; nothing kept, nothing installed.
+- The download cache belongs to its URL: after update.url changes to a server that
+  answers 304 to any If-None-Match, the old URL's validators are not sent, the new
+  tarball is downloaded and installed (before the fix: "already installed" from the old
+  tarball).
+"""
+
+import json
+import os
+import unittest
+
+from twin_testlib import TwinTestCase
+
+import files  # tests/sim (on sys.path through twin_testlib)
+import wcs
+
+
+class UpdateCase(TwinTestCase):
+    need_agent = True
+    fake_wcs = True
+
+    def setUp(self):
+        super().setUp()
+        self.fs = files.FileServer(tls=False).start()
+        self.addCleanup(self.fs.stop)
+
+    def tarball(self, name, version):
+        path = os.path.join(self.tmp, name)
+        return wcs.make_installer_tarball(path, version, install_root=self.wcs.root)
+
+    def configure(self, url, extra=""):
+        self.write_config("[update]\nenabled = true\nurl = %s\n%s" % (url, extra))
+
+    def run_update(self):
+        return self.run_agent("run", "--only", "update")
+
+    def installed(self):
+        with open(self.wcs.version_file, encoding="ascii") as f:
+            return f.read().strip()
+
+    def cache_files(self):
+        d = os.path.join(self.state_dir, "download")
+        return sorted(n for n in os.listdir(d) if n.startswith("wcs.tar.gz")) if os.path.isdir(d) else []
+
+    def state(self):
+        with open(os.path.join(self.state_dir, "state.json"), encoding="utf-8") as f:
+            return json.load(f)
+
+
+class MaxBytesTest(UpdateCase):
+    def check_refused(self, url, size, limit, want_line):
+        before = self.installed()
+        r = self.run_update()
+        self.assertEqual(r.rc, 1, r.stderr)
+        self.assertIn(want_line, r.stderr)
+        self.assertIn("update.max_bytes", r.stderr)
+        self.assertEqual(self.installed(), before)
+        self.assertEqual(self.cache_files(), [])
+        steps = {s["name"]: s for s in self.state()["steps"]}
+        self.assertEqual(steps["update"]["result"], "failed")
+        self.assertIn("update.max_bytes = %d" % limit, steps["update"]["error"])
+
+    def test_over_the_limit_with_and_without_content_length(self):
+        t = self.tarball("wcs.tar.gz", "5.2.2000")
+        size = os.path.getsize(t["path"])
+        self.fs.add("/wcs.tar.gz", t["path"])
+        url = self.fs.url("/wcs.tar.gz")
+        limit = size - 1
+        self.configure(url, "max_bytes = %d\n" % limit)
+        self.check_refused(
+            url, size, limit,
+            "update: download of %s refused: the server announces %d bytes, over update.max_bytes = %d; "
+            "raise update.max_bytes to accept a larger file" % (url, size, limit),
+        )
+        self.fs.chunked = True
+        self.check_refused(
+            url, size, limit,
+            "update: download of %s stopped: more than update.max_bytes = %d bytes received; "
+            "raise update.max_bytes to accept a larger file" % (url, limit),
+        )
+        self.assertNotIn("Content-Length", self.fs.requests()[-1]["headers"])
+        # Exactly the size passes.
+        self.configure(url, "max_bytes = %d\n" % size)
+        r = self.run_update()
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertEqual(self.installed(), t["version"])
+
+
+class UrlChangeTest(UpdateCase):
+    def test_new_url_answering_304_to_any_etag_is_downloaded(self):
+        a = self.tarball("a.tar.gz", "5.2.2000")
+        self.fs.add("/a/wcs.tar.gz", a["path"])
+        self.configure(self.fs.url("/a/wcs.tar.gz"))
+        r = self.run_update()
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertEqual(self.installed(), a["version"])
+        etag = self.state()["applied"].get("download_etag")
+        self.assertTrue(etag, self.state()["applied"])
+
+        # URL B: another build, on a server that says 304 to any ETag.
+        b = self.tarball("b.tar.gz", "5.2.3000")
+        self.fs.add("/b/wcs.tar.gz", b["path"])
+        self.fs.inm_any_304 = True
+        self.fs.clear_requests()
+        self.configure(self.fs.url("/b/wcs.tar.gz"))
+        r = self.run_update()
+        self.assertEqual(r.rc, 0, r.stderr)
+        reqs = [q for q in self.fs.requests() if q["path"] == "/b/wcs.tar.gz"]
+        self.assertEqual(len(reqs), 1, reqs)
+        self.assertNotIn("If-None-Match", reqs[0]["headers"])
+        self.assertNotIn("If-Modified-Since", reqs[0]["headers"])
+        self.assertEqual(reqs[0]["status"], 200)
+        self.assertEqual(self.installed(), b["version"])
+        steps = {s["name"]: s for s in self.state()["steps"]}
+        self.assertEqual(steps["update"]["result"], "changed", steps["update"])
+
+        # B again: now B's own validators are sent, and its 304 is believed.
+        self.fs.clear_requests()
+        r = self.run_update()
+        self.assertEqual(r.rc, 0, r.stderr)
+        reqs = self.fs.requests()
+        self.assertEqual(len(reqs), 1, reqs)
+        self.assertIn("If-None-Match", reqs[0]["headers"])
+        self.assertEqual(reqs[0]["status"], 304)
+
+
+if __name__ == "__main__":
+    unittest.main()
