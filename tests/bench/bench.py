@@ -59,6 +59,7 @@ import random
 import shlex
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -424,8 +425,16 @@ class Bench:
 
     def memory_trial(self):
         """One agent run sampled every 2 ms through /proc: peak USS (Private_Clean +
-        Private_Dirty of smaps_rollup) and peak RSS, while the stats page turns ready
-        after 800 ms (so the run lasts long enough to be seen at every step)."""
+        Private_Dirty of smaps_rollup), peak private dirty memory (Private_Dirty:
+        the heap, stacks and the library pages the process wrote, e.g. relocated
+        data) and peak RSS, while the stats page turns ready after 800 ms (so the
+        run lasts long enough to be seen at every step).
+
+        USS counts a shared library's clean pages as private when no other
+        process maps that library at that moment: on an idle machine nothing
+        else maps libcurl and its 27 dependencies, so their read-only pages (page
+        cache, not freed when the agent exits) count in full; on a busy one they
+        count as shared.  Private dirty memory is what the run owns either way."""
         stats = wcs_mod.StatsServer(delay_ms=800, not_ready="503")
         stats.start()
         try:
@@ -434,7 +443,7 @@ class Bench:
             err = open(os.path.join(d, "stderr"), "wb")
             p = subprocess.Popen([self.agent, "-c", cfg, "run"], env=self.base_env(), stdin=subprocess.DEVNULL,
                                  stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
-            uss = rss = 0
+            uss = rss = dirty = 0
             deadline = time.monotonic() + AGENT_TIMEOUT_S
             while p.poll() is None and time.monotonic() < deadline:
                 try:
@@ -445,6 +454,7 @@ class Bench:
                             if len(parts) >= 2 and parts[0].endswith(":") and parts[1].isdigit():
                                 v[parts[0][:-1]] = int(parts[1])
                     uss = max(uss, v.get("Private_Clean", 0) + v.get("Private_Dirty", 0))
+                    dirty = max(dirty, v.get("Private_Dirty", 0))
                     rss = max(rss, v.get("Rss", 0))
                 except (OSError, ValueError):
                     pass
@@ -455,9 +465,36 @@ class Bench:
             err.close()
             if p.returncode != 0:
                 raise BenchError("memory trial: agent exit %d" % p.returncode)
-            return {"uss_kb": uss, "rss_kb": rss}
+            return {"uss_kb": uss, "private_dirty_kb": dirty, "rss_kb": rss}
         finally:
             stats.stop()
+
+    def neighbour(self):
+        """A second agent process that maps the same libraries and then waits
+        (its IMDS is a socket that never answers), standing for the node's
+        `wcs-agent watch`, which runs beside every `run`.  Returns (process,
+        listening socket); stop both with stop_neighbour()."""
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        env = self.base_env()
+        env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = "http://127.0.0.1:%d" % silent.getsockname()[1]
+        d = tempfile.mkdtemp(prefix="neighbour-", dir=self.work)
+        cfg = os.path.join(d, "agent.ini")
+        with open(cfg, "w") as f:
+            f.write("[agent]\nstate_dir = %s\n" % os.path.join(d, "state"))
+        p = subprocess.Popen([self.agent, "-c", cfg, "metadata"], env=env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        time.sleep(0.3)
+        return p, silent
+
+    @staticmethod
+    def stop_neighbour(n):
+        p, silent = n
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        silent.close()
 
     def run_reference(self):
         d, tree, systemctl = self.fresh_trial("reference")
@@ -841,16 +878,30 @@ def main(argv=None):
             report["trust_store_parse_s"] = parse
         if args.memory_trials > 0:
             mem = [b.memory_trial() for _ in range(args.memory_trials)]
+            n = b.neighbour()
+            try:
+                mem_n = [b.memory_trial() for _ in range(args.memory_trials)]
+            finally:
+                b.stop_neighbour(n)
             out.write(
-                "agent memory (%d runs sampled every 2 ms): peak USS median %s (max %s), peak RSS median %s\n"
+                "agent memory (%d runs sampled every 2 ms): peak USS median %s (max %s), peak private dirty "
+                "median %s (max %s), peak RSS median %s\n"
                 % (
                     len(mem),
                     fmt_kb(statistics.median(x["uss_kb"] for x in mem)),
                     fmt_kb(max(x["uss_kb"] for x in mem)),
+                    fmt_kb(statistics.median(x["private_dirty_kb"] for x in mem)),
+                    fmt_kb(max(x["private_dirty_kb"] for x in mem)),
                     fmt_kb(statistics.median(x["rss_kb"] for x in mem)),
                 )
             )
+            out.write(
+                "agent memory beside a waiting agent (as beside `watch` on a node: the libraries' pages shared): "
+                "peak USS median %s (max %s)\n"
+                % (fmt_kb(statistics.median(x["uss_kb"] for x in mem_n)), fmt_kb(max(x["uss_kb"] for x in mem_n)))
+            )
             report["memory"] = mem
+            report["memory_beside_watch"] = mem_n
         out.write("\n")
         out.flush()
         report["latency"] = []
