@@ -14,6 +14,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.parse
 from unittest import mock
 
 import twin_testlib
@@ -810,16 +811,18 @@ class TestLibTest(TwinTestCase):
 
 class TwinClassTest(unittest.TestCase):
     def test_env_and_services(self):
-        port = twin.free_port()
+        # The port is chosen when the service starts, after the IMDS has its own: a port
+        # chosen before could be taken by the IMDS in between (it once answered 401 here).
         web = twin.SubprocessService(
             "web",
             [sys.executable, "-m", "http.server", "--bind", "{host}", "{port}"],
             {"WEB_URL": "http://{host}:{port}"},
-            port=port,
         )
         with twin.Twin(imds={"metadata": {"region": "us-east-2"}}, services=[web]) as t:
             env = t.env()
-            self.assertEqual(env["WEB_URL"], "http://127.0.0.1:%d" % port)
+            self.assertIsNotNone(web.port)
+            self.assertNotEqual(web.port, urllib.parse.urlsplit(t.imds.url).port)
+            self.assertEqual(env["WEB_URL"], "http://127.0.0.1:%d" % web.port)
             self.assertEqual(env["AWS_EC2_METADATA_SERVICE_ENDPOINT"], t.imds.url)
             self.assertEqual(env["TWIN_PID"], str(os.getpid()))
             self.assertEqual(http_request("GET", env["WEB_URL"] + "/")[0], 200)
