@@ -16,6 +16,7 @@
 #include "aws/ec2.h"
 #include "aws/elb.h"
 #include "aws/elbv2.h"
+#include "cmd/cmd.h"
 #include "config/secretref.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -711,8 +712,7 @@ cmd_doctor(const struct run_env *env, int argc, char **argv)
     int c, json = 0, failed = 0;
     size_t i, n = 0;
 
-    optind = 1;
-    opterr = 0;
+    cmd_reset_getopt();
     while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
         if (c == 'j') {
             json = 1;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cmd/cmd.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "node/drain.h"
@@ -94,8 +95,7 @@ cmd_drain(const struct run_env *env, int argc, char **argv)
 
     memset(&o, 0, sizeof(o));
     o.reason = DRAIN_REASON_MANUAL;
-    optind = 1;
-    opterr = 0;
+    cmd_reset_getopt();
     while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
         switch (c) {
         case 't':

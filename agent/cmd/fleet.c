@@ -12,6 +12,7 @@
 #include "aws/ec2.h"
 #include "aws/elb.h"
 #include "aws/elbv2.h"
+#include "cmd/cmd.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
@@ -485,8 +486,7 @@ cmd_fleet(const struct run_env *env, int argc, char **argv)
     enum agent_rc rc;
     int c, json = 0, watch = 0, status;
 
-    optind = 1;
-    opterr = 0;
+    cmd_reset_getopt();
     while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
         if (c == 'j') {
             json = 1;

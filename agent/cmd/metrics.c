@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cmd/cmd.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "node/metrics.h"
@@ -46,8 +47,7 @@ cmd_metrics(const struct run_env *env, int argc, char **argv)
     enum agent_rc rc;
     int c, once = 0;
 
-    optind = 1;
-    opterr = 0;
+    cmd_reset_getopt();
     while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
         if (c == 'o') {
             once = 1;
@@ -72,9 +72,7 @@ cmd_metrics(const struct run_env *env, int argc, char **argv)
     if (rc == AGENT_OK)
         rc = run_aws(&ctx, &api);
     if (rc == AGENT_OK)
-        rc = metrics_init(&pub, ctx.cfg, api, ctx.disc.facts.instance_id,
-                          imds_facts_tag(&ctx.disc.facts, "aws:autoscaling:groupName"),
-                          ctx.state_dir);
+        rc = metrics_init(&pub, &ctx, api);
     if (rc != AGENT_OK) {
         session_close(&ctx);
         return agent_rc_exit_status(rc);

@@ -218,9 +218,7 @@ publish_metrics(struct watch *w)
     w->next_metrics_ms = now + w->ctx.cfg->metrics.period_s * 1000;
     if (!w->metrics_ready) {
         if (run_aws(&w->ctx, &api) != AGENT_OK ||
-            metrics_init(&w->metrics, w->ctx.cfg, api, w->ctx.disc.facts.instance_id,
-                         imds_facts_tag(&w->ctx.disc.facts, "aws:autoscaling:groupName"),
-                         w->ctx.state_dir) != AGENT_OK) {
+            metrics_init(&w->metrics, &w->ctx, api) != AGENT_OK) {
             log_warnx("watch: metrics: no AWS client yet; trying again next period");
             return;
         }

@@ -85,15 +85,17 @@ fileio_read(const char *path, struct buf *out)
     return rc;
 }
 
-enum agent_rc
-fileio_read_regular(const char *path, struct buf *out)
+/*
+ * Opens path for reading as a regular file, refusing a symbolic link
+ * (O_NOFOLLOW) without blocking on a FIFO (O_NONBLOCK): *fd and its fstat
+ * in *st.  AGENT_ERR_ABSENT (not logged) when there is no such file;
+ * other failures are logged.
+ */
+static enum agent_rc
+open_regular(const char *path, int *fd, struct stat *st)
 {
-    struct stat st;
-    enum agent_rc rc;
-    int fd;
-
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    if (fd == -1) {
+    *fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (*fd == -1) {
         if (errno == ENOENT)
             return AGENT_ERR_ABSENT;
         if (errno == ELOOP) {
@@ -103,27 +105,34 @@ fileio_read_regular(const char *path, struct buf *out)
         log_err("%s: open", path);
         return AGENT_ERR_IO;
     }
-    if (fstat(fd, &st) == -1) {
+    if (fstat(*fd, st) == -1) {
         log_err("%s: fstat", path);
-        close(fd);
+        close(*fd);
         return AGENT_ERR_IO;
     }
-    if (!S_ISREG(st.st_mode)) {
+    if (!S_ISREG(st->st_mode)) {
         log_errx("%s: not a regular file; refusing to read it", path);
-        close(fd);
+        close(*fd);
         return AGENT_ERR_INVAL;
     }
+    return AGENT_OK;
+}
+
+enum agent_rc
+fileio_read_regular(const char *path, struct buf *out)
+{
+    struct stat st;
+    enum agent_rc rc;
+    int fd;
+
+    rc = open_regular(path, &fd, &st);
+    if (rc != AGENT_OK)
+        return rc;
     rc = read_fd(fd, path, out, 0);
     close(fd);
     return rc;
 }
 
-/*
- * The checks run on the open descriptor (OpenSMTPD's secure_file()), so the
- * file checked is the file read; O_NOFOLLOW refuses a symbolic link and
- * O_NONBLOCK keeps a FIFO from blocking the open.  The folders above it are
- * walked by safepath, and the file it reached must be the one opened.
- */
 /*
  * 1 when the file's group may read it and everyone may not, and that group
  * is none the agent trusts: then the file belongs to that group's service.
@@ -137,6 +146,12 @@ foreign_group_reads(const struct stat *st, gid_t reader_gid)
            (reader_gid == (gid_t)-1 || st->st_gid != reader_gid);
 }
 
+/*
+ * The checks run on the open descriptor (OpenSMTPD's secure_file()), so the
+ * file checked is the file read; O_NOFOLLOW refuses a symbolic link and
+ * O_NONBLOCK keeps a FIFO from blocking the open.  The folders above it are
+ * walked by safepath, and the file it reached must be the one opened.
+ */
 enum agent_rc
 fileio_read_private(const char *path, gid_t reader_gid, struct buf *out)
 {
@@ -145,27 +160,9 @@ fileio_read_private(const char *path, gid_t reader_gid, struct buf *out)
     char why[512], *real = NULL;
     int fd;
 
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    if (fd == -1) {
-        if (errno == ENOENT)
-            return AGENT_ERR_ABSENT;
-        if (errno == ELOOP) {
-            log_errx("%s: is a symbolic link; refusing to read it", path);
-            return AGENT_ERR_INVAL;
-        }
-        log_err("%s: open", path);
-        return AGENT_ERR_IO;
-    }
-    if (fstat(fd, &st) == -1) {
-        log_err("%s: fstat", path);
-        close(fd);
-        return AGENT_ERR_IO;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        log_errx("%s: not a regular file; refusing to read it", path);
-        close(fd);
-        return AGENT_ERR_INVAL;
-    }
+    rc = open_regular(path, &fd, &st);
+    if (rc != AGENT_OK)
+        return rc;
     if ((st.st_mode & 022) != 0) {
         log_errx("%s: group- or world-writable (mode %04o); refusing to read it", path,
                  (unsigned)(st.st_mode & 07777));

@@ -259,30 +259,26 @@ find_hook(struct drain *d)
         return;
     }
     d->hb_period_ms = HB_DEFAULT_PERIOD_MS;
+    rc = node_find_terminate_hook(ctx, api, d->asg, &h);
     if (name != NULL && name[0] != '\0') {
+        /* A named hook is heartbeaten even when it cannot be described. */
         str_copy(d->hook, sizeof(d->hook), name);
-        rc = asg_describe_lifecycle_hooks(api, d->asg, name, &h);
-        if (rc == AGENT_OK && h.heartbeat_timeout_s >= 30)
-            d->hb_period_ms = (int64_t)h.heartbeat_timeout_s * 1000 / 3;
-        else
+        if (rc != AGENT_OK || h.heartbeat_timeout_s < 30)
             log_info("drain: HeartbeatTimeout of %s unknown: heartbeats every %d s", name,
                      HB_DEFAULT_PERIOD_MS / 1000);
+    } else if (rc == AGENT_ERR_ABSENT) {
+        log_info("drain: %s has no terminate hook: nothing to heartbeat or complete", d->asg);
+        return;
+    } else if (rc != AGENT_OK) {
+        log_warnx("drain: cannot find the terminate hook of %s (%s); set "
+                  "signal.terminate_hook",
+                  d->asg, agent_rc_str(rc));
+        return;
     } else {
-        rc = asg_describe_hook_of(api, d->asg, ASG_TERMINATING, &h);
-        if (rc == AGENT_ERR_ABSENT) {
-            log_info("drain: %s has no terminate hook: nothing to heartbeat or complete", d->asg);
-            return;
-        }
-        if (rc != AGENT_OK) {
-            log_warnx("drain: cannot find the terminate hook of %s (%s); set "
-                      "signal.terminate_hook",
-                      d->asg, agent_rc_str(rc));
-            return;
-        }
         str_copy(d->hook, sizeof(d->hook), h.name);
-        if (h.heartbeat_timeout_s >= 30)
-            d->hb_period_ms = (int64_t)h.heartbeat_timeout_s * 1000 / 3;
     }
+    if (rc == AGENT_OK && h.heartbeat_timeout_s >= 30)
+        d->hb_period_ms = (int64_t)h.heartbeat_timeout_s * 1000 / 3;
     d->hook_state = 1;
     log_info("drain: terminate hook %s of %s: heartbeats every %lld s while an action waits",
              d->hook, d->asg, (long long)(d->hb_period_ms / 1000));

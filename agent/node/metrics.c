@@ -6,12 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "aws/autoscaling.h"
 #include "aws/cloudwatch.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "net/http.h"
+#include "node/asg.h"
 #include "node/state.h"
 
 #define STATS_TIMEOUT_MS    2000
@@ -143,25 +143,19 @@ metrics_cpu_percent(const struct metrics_cpu *a, const struct metrics_cpu *b)
 }
 
 enum agent_rc
-metrics_init(struct metrics_publisher *p, const struct agent_config *cfg, struct awsapi *api,
-             const char *instance_id, const char *asg_tag, const char *state_dir)
+metrics_init(struct metrics_publisher *p, const struct run_ctx *ctx, struct awsapi *api)
 {
-    struct asg_instance ai;
+    const char *instance_id = ctx->disc.facts.instance_id;
 
     memset(p, 0, sizeof(*p));
-    p->cfg = cfg;
+    p->cfg = ctx->cfg;
     p->api = api;
     if (instance_id == NULL ||
         str_copy(p->instance_id, sizeof(p->instance_id), instance_id) != AGENT_OK)
         return AGENT_ERR_INVAL;
-    if (state_dir != NULL)
-        str_copy(p->state_dir, sizeof(p->state_dir), state_dir);
-    if (cfg->signal.asg != NULL && cfg->signal.asg[0] != '\0')
-        str_copy(p->asg, sizeof(p->asg), cfg->signal.asg);
-    else if (asg_tag != NULL && asg_tag[0] != '\0')
-        str_copy(p->asg, sizeof(p->asg), asg_tag);
-    else if (asg_describe_instance(api, instance_id, &ai) == AGENT_OK)
-        str_copy(p->asg, sizeof(p->asg), ai.asg_name);
+    str_copy(p->state_dir, sizeof(p->state_dir), ctx->state_dir);
+    if (node_find_asg(ctx, api, p->asg, sizeof(p->asg)) != AGENT_OK)
+        p->asg[0] = '\0';
     if (p->asg[0] == '\0')
         log_info("metrics: %s is in no Auto Scaling group: publishing with InstanceId only",
                  instance_id);

@@ -21,6 +21,7 @@
 #include "aws/awsapi.h"
 #include "config/config.h"
 #include "core/rc.h"
+#include "node/ctx.h"
 #include "wcs/stats.h"
 
 enum metric_id {
@@ -76,14 +77,14 @@ struct metrics_publisher {
 };
 
 /*
- * Prepares p: the group from signal.asg, the instance tag
- * aws:autoscaling:groupName (asg_tag, may be NULL), else
- * DescribeAutoScalingInstances.  An instance in no group publishes with the
- * InstanceId dimension only (logged once).  Reads the CPU counters.
+ * Prepares p for the node of ctx (its config, instance and state folder):
+ * the group as node_find_asg() finds it (signal.asg, the instance tag
+ * aws:autoscaling:groupName, else DescribeAutoScalingInstances).  An
+ * instance in no group publishes with the InstanceId dimension only (logged
+ * once).  Reads the CPU counters.
  */
-enum agent_rc metrics_init(struct metrics_publisher *p, const struct agent_config *cfg,
-                           struct awsapi *api, const char *instance_id, const char *asg_tag,
-                           const char *state_dir);
+enum agent_rc metrics_init(struct metrics_publisher *p, const struct run_ctx *ctx,
+                           struct awsapi *api);
 
 /*
  * One period: reads the stats page (ready.url, 2 s), the CPU since the last
