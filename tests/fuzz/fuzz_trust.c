@@ -15,6 +15,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "net/namehash.h"
 #include "net/trust.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -22,17 +23,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    static struct namehash *nh;
     char *copy = malloc(size > 0 ? size : 1);
     unsigned long h = 0;
     int ok;
     BIO *bio;
     X509 *x = NULL;
 
-    if (copy == NULL)
+    if (nh == NULL)
+        nh = namehash_new();
+    if (copy == NULL || nh == NULL)
         abort();
     if (size > 0)
         memcpy(copy, data, size);
-    ok = trust_subject_hash(copy, size, &h);
+    ok = trust_subject_hash(nh, copy, size, &h);
     if (size > 0 && size < INT32_MAX && (bio = BIO_new_mem_buf(copy, (int)size)) != NULL) {
         x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
         BIO_free(bio);
