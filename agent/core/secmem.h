@@ -6,8 +6,9 @@
  * closes /proc/PID/mem and ptrace to other users of the same uid) and its
  * core size limit is set to 0.  The memory that holds secret values (secret
  * bufs, the redaction registry) comes from secmem_alloc(): whole pages marked
- * MADV_DONTDUMP, wiped and unmapped by secmem_free(), so that even a dump
- * forced some other way leaves them out.
+ * MADV_DONTDUMP, wiped by secmem_free() and unmapped (a few single pages are
+ * kept, wiped, for the next secret), so that even a dump forced some other
+ * way leaves them out.
  */
 #ifndef AGENT_CORE_SECMEM_H
 #define AGENT_CORE_SECMEM_H
@@ -36,7 +37,10 @@ void *secmem_alloc(size_t n, size_t *got);
  */
 void secmem_wipe(void *p, size_t n);
 
-/* Wipes and unmaps what secmem_alloc() returned (got bytes); accepts NULL. */
+/*
+ * Wipes what secmem_alloc() returned (got bytes) and unmaps it, or keeps a
+ * single page for reuse (still excluded from dumps); accepts NULL.
+ */
 void secmem_free(void *p, size_t got);
 
 #endif

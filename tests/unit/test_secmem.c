@@ -81,6 +81,33 @@ test_alloc_is_dontdump(void **state)
     assert_null(secmem_alloc(0, &got));
 }
 
+/* A single page given back is wiped and reused, still out of dumps; larger blocks are unmapped. */
+static void
+test_freed_page_is_wiped_and_reused(void **state)
+{
+    size_t got = 0, got2 = 0, big = 0, i;
+    char *p, *q, *r;
+
+    (void)state;
+    p = secmem_alloc(64, &got);
+    assert_non_null(p);
+    memcpy(p, "AKIAEXAMPLESECRET", 17);
+    secmem_free(p, got);
+    q = secmem_alloc(32, &got2);
+    assert_ptr_equal(q, p);
+    assert_int_equal(got2, got);
+    for (i = 0; i < got2; i++)
+        assert_int_equal(q[i], 0);
+    assert_int_equal(mapping_has_flag(q, "dd"), 1);
+    secmem_free(q, got2);
+    /* Two pages are not kept: the mapping is gone. */
+    r = secmem_alloc(got + 1, &big);
+    assert_non_null(r);
+    assert_true(big > got);
+    secmem_free(r, big);
+    assert_int_equal(mapping_has_flag(r, "dd"), -1);
+}
+
 static void
 test_secret_buf_is_dontdump(void **state)
 {
@@ -110,6 +137,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_alloc_is_dontdump),
+        cmocka_unit_test(test_freed_page_is_wiped_and_reused),
         cmocka_unit_test(test_secret_buf_is_dontdump),
         cmocka_unit_test(test_harden_process),
     };
