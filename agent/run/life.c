@@ -119,9 +119,8 @@ life_register(struct run_ctx *ctx, struct state_step *rec)
     return AGENT_OK;
 }
 
-/* A node carries calls only once it has been in service and while nothing keeps traffic away. */
-static int
-node_in_service(const struct run_ctx *ctx)
+int
+life_may_carry_calls(const struct run_ctx *ctx)
 {
     enum run_target t = run_target(ctx);
 
@@ -249,7 +248,7 @@ life_before_restart(struct run_ctx *ctx, unsigned reasons, int *go, char *detail
     *go = 1;
     detail[0] = '\0';
     ctx->restart_calls = -1;
-    if (!node_in_service(ctx))
+    if (!life_may_carry_calls(ctx))
         return AGENT_OK;
     n = live_connections(ctx);
     ctx->restart_calls = n;

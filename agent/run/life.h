@@ -37,6 +37,13 @@ enum agent_rc life_licence(struct run_ctx *ctx, struct state_step *rec);
 enum agent_rc life_register(struct run_ctx *ctx, struct state_step *rec);
 
 /*
+ * Whether the node may carry calls: it has been in service and nothing
+ * keeps traffic away (not warm, not in Standby, not draining).  Before
+ * that (a first boot) a restart needs no drain.
+ */
+int life_may_carry_calls(const struct run_ctx *ctx);
+
+/*
  * Called by service before it restarts a WCS that is running.  When the node
  * carries calls (it has been in service, is not warm or in Standby, and the
  * stats page shows connections > 0), restart.mode decides: now (a warning

@@ -336,7 +336,13 @@ step_service(struct run_ctx *ctx, struct state_step *rec)
         rc = rc != AGENT_OK ? rc : AGENT_ERR_CONFIG;
         goto out;
     }
-    if (status != NULL) {
+    /*
+     * The status answers two questions: whether to start a WCS when nothing
+     * changed, and whether a running one may need a drain before its
+     * restart.  A restart owed on a node that carries no calls yet (a first
+     * boot) asks neither, so the command is not run (one process less).
+     */
+    if (status != NULL && (changed_steps[0] == '\0' || life_may_carry_calls(ctx))) {
         rc = wcs_service_is_active((const char *const *)status, SERVICE_TIMEOUT_MS, &active);
         if (rc != AGENT_OK) {
             state_step_set_error(rec, "cannot run wcs.status_command");

@@ -384,5 +384,41 @@ class RestartModeTest(LifeRunCase):
         self.assertNotIn("pending", self.load_state())
 
 
+class ServiceStatusTest(LifeRunCase):
+    """wcs.status_command runs only when its answer matters: a first boot that
+    changed the files restarts WCS without asking (nothing can carry calls
+    yet); a run that changed nothing asks whether WCS runs; a change on a node
+    in service asks, as a running WCS may carry calls."""
+
+    def actions(self):
+        return [c["action"] for c in self.wcs_service.calls()]
+
+    def test_status_asked_only_when_it_decides(self):
+        self.aws.endpoint.start_lifecycle_action(self.asg, self.iid, self.seeded["hook_name"])
+        cert_a, cert_b = make_cert(self.tmp, "a"), make_cert(self.tmp, "b")
+        self.write_config(self.config(self.tls_config(*cert_a), licence=False))
+        n = len(self.actions())
+        self.run_ok()
+        self.assertEqual(self.actions()[n:], ["enable", "restart"])
+        self.assertEqual(self.steps()["service"]["result"], "changed")
+        self.assertEqual(self.load_state()["phase"], "in-service")
+        # Nothing changed: is WCS running? (it is: no restart)
+        n = len(self.actions())
+        self.run_ok()
+        self.assertEqual(self.actions()[n:], ["is-active"])
+        self.assertEqual(self.steps()["service"]["detail"], "running; nothing changed")
+        # Not running: started.
+        self.wcs_service.set_active(False)
+        n = len(self.actions())
+        self.run_ok()
+        self.assertEqual(self.actions()[n:], ["is-active", "enable", "restart"])
+        self.assertEqual(self.steps()["service"]["detail"], "started (was not running)")
+        # In service, a new certificate: asked first, then restarted (no calls).
+        n = len(self.actions())
+        self.write_config(self.config(self.tls_config(*cert_b), licence=False))
+        self.run_ok()
+        self.assertEqual(self.actions()[n:], ["is-active", "enable", "restart"])
+
+
 if __name__ == "__main__":
     unittest.main()
