@@ -196,8 +196,8 @@ static const unsigned char b64_table[256] = {
 /*
  * Decodes the base64 of [*b, e) (blanks skipped) into out[0..cap), *b past
  * what was decoded: up to the padding, a '-' (the END line) or e, or as
- * far as cap holds whole groups.  The decoded length (0: nothing left to decode); -1 on a
- * character that is not base64 or a group cut short by the end.
+ * far as cap holds whole groups.  The decoded length (0: nothing was left);
+ * -1 on a character that is not base64 or a group cut short by the end.
  */
 static long
 b64_decode(const char **b, const char *e, unsigned char *out, size_t cap)
