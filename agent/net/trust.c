@@ -145,18 +145,15 @@ der_subject(const unsigned char *der, size_t n, int partial, const unsigned char
     return 1;
 }
 
-/*
- * The base64 text of a certificate's PEM block pem[0..n): from *b, up to
- * *e (the block's end: the decoder stops at the "-----END" line); 0 when it
- * is not one.
- */
+/* The base64 text of a certificate's PEM block pem[0..n): [*b, *e); 0 when it is not one. */
 static int
 pem_body(const char *pem, size_t n, const char **b, const char **e)
 {
     static const char *const heads[] = {"-----BEGIN CERTIFICATE-----",
                                         "-----BEGIN TRUSTED CERTIFICATE-----",
                                         "-----BEGIN X509 CERTIFICATE-----"};
-    const char *p = NULL;
+    static const char end_mark[] = "-----END ";
+    const char *p = NULL, *q;
     size_t i, k;
 
     for (i = 0; i < sizeof(heads) / sizeof(heads[0]) && p == NULL; i++) {
@@ -167,8 +164,15 @@ pem_body(const char *pem, size_t n, const char **b, const char **e)
     if (p == NULL)
         return 0;
     *b = p;
-    *e = pem + n;
-    return 1;
+    if ((size_t)(pem + n - p) < sizeof(end_mark) - 1)
+        return 0;
+    /* The END line, searched from the block's end, where it is. */
+    for (q = pem + n - (sizeof(end_mark) - 1); q >= p; q--)
+        if (*q == '-' && memcmp(q, end_mark, sizeof(end_mark) - 1) == 0) {
+            *e = q;
+            return 1;
+        }
+    return 0;
 }
 
 /* What a character is to base64: its value (0-63), SKIP (a blank), END ('-') or BAD. */
