@@ -185,6 +185,7 @@ def bench_mode(args, tls, src, size, want, ca, work, out):
         }
         names = list(sides)
         runs = {n: [] for n in names}
+        threads = []
         for trial in range(args.warmup + args.trials):
             order = names[trial % 3:] + names[: trial % 3]
             for n in order:
@@ -200,6 +201,9 @@ def bench_mode(args, tls, src, size, want, ca, work, out):
                     raise RuntimeError("%s: no SHA-256 %s in its output: %r" % (n, want, text[-300:]))
                 if trial >= args.warmup:
                     runs[n].append((wall, cpu, scpu))
+                    if n == names[0]:
+                        split = dict(ln.split("=", 1) for ln in text.splitlines() if ln.startswith("cpu_"))
+                        threads.append((float(split.get("cpu_receiving", "nan")), float(split.get("cpu_writer", "nan"))))
                 if args.verbose:
                     sys.stderr.write("%s trial %d %s: %.3f s wall, %.3f s CPU, server %.3f s CPU\n" % (
                         "tls" if tls else "plain", trial, n, wall, cpu, scpu))
@@ -217,6 +221,9 @@ def bench_mode(args, tls, src, size, want, ca, work, out):
     out.write("\nagent throughput / curl alone: %.2fx (target >= 0.9x); agent / curl + sha256sum: %.2fx (target > 1)\n" % (
         med[alone] / med[agent], med[both] / med[agent]))
     tot = {n: statistics.median(r[1] + r[2] for r in runs[n]) for n in names}
+    out.write("agent's threads (CPU): receiving %.3f s, writing + SHA-256 %.3f s; curl alone, one thread: %.3f s\n" % (
+        statistics.median(t[0] for t in threads), statistics.median(t[1] for t in threads),
+        statistics.median(r[1] for r in runs[alone])))
     out.write("CPU of a run with the server's (what %d CPUs share here): agent %.3f s, curl alone %.3f s (%.2fx)\n" % (
         os.cpu_count(), tot[agent], tot[alone], tot[alone] / tot[agent]))
     out.flush()
