@@ -24,6 +24,7 @@ struct hashwriter {
     unsigned long queued, done; /* slots handed over, slots written; queued - done <= SLOTS */
     size_t fill;                /* bytes in slot[queued % SLOTS], the one the caller fills */
     int fd;
+    EVP_MD *sha256; /* fetched once: an init does no provider lookup */
     EVP_MD_CTX *md;
     enum agent_rc err; /* the first failure since set_fd; later slots are dropped */
     size_t unsynced;   /* bytes written since writeback was last started (thread's own) */
@@ -108,8 +109,9 @@ hashwriter_new(void)
     if (w == NULL)
         return NULL;
     w->fd = -1;
+    w->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
     w->md = EVP_MD_CTX_new();
-    if (w->md == NULL || EVP_DigestInit_ex(w->md, EVP_sha256(), NULL) != 1)
+    if (w->sha256 == NULL || w->md == NULL || EVP_DigestInit_ex(w->md, w->sha256, NULL) != 1)
         goto fail;
     for (i = 0; i < HASHWRITER_SLOTS; i++) {
         w->slot[i] = malloc(HASHWRITER_SLOT_SIZE);
@@ -137,6 +139,7 @@ fail:
     for (i = 0; i < HASHWRITER_SLOTS; i++)
         free(w->slot[i]);
     EVP_MD_CTX_free(w->md);
+    EVP_MD_free(w->sha256);
     free(w);
     return NULL;
 }
@@ -226,7 +229,7 @@ enum agent_rc
 hashwriter_reset(struct hashwriter *w)
 {
     (void)hashwriter_drain(w);
-    return EVP_DigestInit_ex(w->md, EVP_sha256(), NULL) == 1 ? AGENT_OK : AGENT_ERR_NOMEM;
+    return EVP_DigestInit_ex(w->md, w->sha256, NULL) == 1 ? AGENT_OK : AGENT_ERR_NOMEM;
 }
 
 enum agent_rc
@@ -266,5 +269,6 @@ hashwriter_free(struct hashwriter *w)
     for (i = 0; i < HASHWRITER_SLOTS; i++)
         free(w->slot[i]);
     EVP_MD_CTX_free(w->md);
+    EVP_MD_free(w->sha256);
     free(w);
 }

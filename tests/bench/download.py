@@ -8,7 +8,13 @@ plain http.  A benchmark, not a test: it prints figures and asserts nothing abou
 (it stops only when a side fails or gets the wrong SHA-256).
 
     python3 tests/bench/download.py --tool build-bench/tools/download_tool \
-        [--size-mib 512] [--trials 5] [--modes tls,plain] [--dir DIR]
+        [--size-mib 512] [--trials 5] [--modes tls,plain] [--server python|openssl] [--dir DIR]
+
+The server (--server) is tests/sim/files.py (default; plain http by sendfile, HTTPS by
+Python's ssl in 1 MiB writes) or, for HTTPS, `openssl s_server -WWW` (an independent C
+server: HTTP/1.0, no Content-Length, the body ended by close_notify and closing).  Plain
+http is always served by files.py.  Both run as their own process: their CPU is measured
+per run (from /proc/PID/stat) and printed, never charged to a side.
 
 Each trial runs the three sides one after the other, in an order that rotates from trial
 to trial.  Per side: wall time (monotonic, spawn to reap), CPU (ru_utime + ru_stime from
@@ -30,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -85,6 +92,31 @@ def run_timed(argv, env, out_path):
     return wall, ru.ru_utime + ru.ru_stime, text
 
 
+def server_cpu(pid):
+    """utime + stime of a process (all its threads), in seconds."""
+    with open("/proc/%d/stat" % pid, encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_openssl_server(path, ca, verbose):
+    """openssl s_server -WWW serving the folder of path (it holds nothing else)."""
+    argv = [shutil.which("openssl"), "s_server", "-WWW", "-accept", "127.0.0.1:0", "-cert", ca.cert, "-key", ca.key]
+    p = subprocess.Popen(argv, cwd=os.path.dirname(path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=None if verbose else subprocess.DEVNULL, text=True, start_new_session=True)
+    for _ in range(10):
+        line = p.stdout.readline().strip()
+        if line.startswith("ACCEPT "):
+            # Its later output (a line per connection) goes nowhere: a full pipe would stop it.
+            threading.Thread(target=lambda: [None for _ in p.stdout], daemon=True).start()
+            return p, "https://%s/%s" % (line.split()[1], os.path.basename(path))
+        if not line and p.poll() is not None:
+            break
+    p.kill()
+    p.wait()
+    raise RuntimeError("openssl s_server did not start: %r" % line)
+
+
 def start_server(tls, path, ca_dir, verbose):
     env = dict(os.environ, TWIN_CA_DIR=ca_dir, PYTHONDONTWRITEBYTECODE="1")
     argv = [sys.executable, os.path.join(SIM, "files.py"), "serve"] + (["--tls"] if tls else []) + ["/file.bin=" + path]
@@ -108,16 +140,34 @@ def stop_server(p):
 
 
 def fmt_row(name, runs, size):
-    walls = [w for w, _ in runs]
-    cpus = [c for _, c in runs]
+    walls = [r[0] for r in runs]
+    cpus = [r[1] for r in runs]
     w = statistics.median(walls)
-    return "| %s | %.0f MB/s | %.3f s | %.3f s | %.3f..%.3f s | %.3f..%.3f s |" % (
-        name, size / MB / w, w, statistics.median(cpus), min(walls), max(walls), min(cpus), max(cpus))
+    return "| %s | %.0f MB/s | %.3f s | %.3f s | %.3f s | %.3f..%.3f s | %.3f..%.3f s |" % (
+        name, size / MB / w, w, statistics.median(cpus), statistics.median(r[2] for r in runs),
+        min(walls), max(walls), min(cpus), max(cpus))
+
+
+def probe_tls(url, cacert):
+    """The protocol and cipher curl negotiates with the server ("?" when not shown)."""
+    r = subprocess.run([shutil.which("curl"), "-sS", "-v", "-o", "/dev/null", "--cacert", cacert, url],
+                       capture_output=True, text=True, timeout=120)
+    for line in r.stderr.splitlines():
+        if "SSL connection using" in line:
+            return line.split("SSL connection using", 1)[1].strip()
+    return "?"
 
 
 def bench_mode(args, tls, src, size, want, ca, work, out):
-    server, url = start_server(tls, src, ca.dir, args.verbose)
+    use_openssl = tls and args.server == "openssl"
+    if use_openssl:
+        server, url = start_openssl_server(src, ca, args.verbose)
+        server_name = "openssl s_server -WWW (HTTP/1.0, no Content-Length)"
+    else:
+        server, url = start_server(tls, src, ca.dir, args.verbose)
+        server_name = "tests/sim/files.py (%s)" % ("Python ssl, 1 MiB writes" if tls else "sendfile")
     try:
+        cipher = probe_tls(url, ca.ca_cert) if tls else ""
         dest = os.path.join(work, "dl")
         os.makedirs(dest, exist_ok=True)
         target = os.path.join(dest, "file.bin")
@@ -135,34 +185,52 @@ def bench_mode(args, tls, src, size, want, ca, work, out):
         }
         names = list(sides)
         runs = {n: [] for n in names}
+        threads = []
         for trial in range(args.warmup + args.trials):
             order = names[trial % 3:] + names[: trial % 3]
             for n in order:
                 for leftover in os.listdir(dest):
                     os.unlink(os.path.join(dest, leftover))
                 os.sync()
+                s0 = server_cpu(server.pid)
                 wall, cpu, text = run_timed(sides[n], env, os.path.join(work, "stdout"))
+                scpu = server_cpu(server.pid) - s0
                 if os.path.getsize(target) != size:
                     raise RuntimeError("%s: got %d bytes, want %d" % (n, os.path.getsize(target), size))
                 if "sha256" in n.lower() and want not in text:
                     raise RuntimeError("%s: no SHA-256 %s in its output: %r" % (n, want, text[-300:]))
                 if trial >= args.warmup:
-                    runs[n].append((wall, cpu))
+                    runs[n].append((wall, cpu, scpu))
+                    if n == names[0]:
+                        split = dict(ln.split("=", 1) for ln in text.splitlines() if ln.startswith("cpu_"))
+                        threads.append((float(split.get("cpu_receiving", "nan")), float(split.get("cpu_writer", "nan"))))
                 if args.verbose:
-                    sys.stderr.write("%s trial %d %s: %.3f s wall, %.3f s CPU\n" % ("tls" if tls else "plain", trial, n, wall, cpu))
+                    sys.stderr.write("%s trial %d %s: %.3f s wall, %.3f s CPU, server %.3f s CPU\n" % (
+                        "tls" if tls else "plain", trial, n, wall, cpu, scpu))
         for leftover in os.listdir(dest):
             os.unlink(os.path.join(dest, leftover))
     finally:
         stop_server(server)
-    out.write("\n%s, %d MiB, %d trials (+%d warm-up), medians:\n\n" % (
-        "HTTPS (test CA, TLS 1.3)" if tls else "plain http", size >> 20, args.trials, args.warmup))
-    out.write("| side | throughput | wall | CPU | wall min..max | CPU min..max |\n|---|---|---|---|---|---|\n")
+    out.write("\n%s, %d MiB, %d trials (+%d warm-up), server %s, medians:\n\n" % (
+        "HTTPS (test CA, %s)" % cipher if tls else "plain http", size >> 20, args.trials, args.warmup, server_name))
+    out.write("| side | throughput | wall | CPU | server CPU | wall min..max | CPU min..max |\n|---|---|---|---|---|---|---|\n")
     for n in names:
         out.write(fmt_row(n, runs[n], size) + "\n")
-    med = {n: statistics.median([w for w, _ in runs[n]]) for n in names}
+    med = {n: statistics.median([r[0] for r in runs[n]]) for n in names}
     agent, both, alone = names
     out.write("\nagent throughput / curl alone: %.2fx (target >= 0.9x); agent / curl + sha256sum: %.2fx (target > 1)\n" % (
         med[alone] / med[agent], med[both] / med[agent]))
+    tot = {n: statistics.median(r[1] + r[2] for r in runs[n]) for n in names}
+    recv_cpu = statistics.median(t[0] for t in threads)
+    writer_cpu = statistics.median(t[1] for t in threads)
+    curl_cpu = statistics.median(r[1] for r in runs[alone])
+    out.write("agent's threads (CPU): receiving %.3f s, writing + SHA-256 %.3f s; curl alone, one thread: %.3f s\n" % (
+        recv_cpu, writer_cpu, curl_cpu))
+    out.write("with two cores of its own and the server elsewhere (an estimate from CPU, not a measured wall time): "
+              "agent >= %.3f s (its busier thread), curl >= %.3f s: %.2fx\n" % (
+                  max(recv_cpu, writer_cpu), curl_cpu, curl_cpu / max(recv_cpu, writer_cpu)))
+    out.write("CPU of a run with the server's (what %d CPUs share here): agent %.3f s, curl alone %.3f s (%.2fx)\n" % (
+        os.cpu_count(), tot[agent], tot[alone], tot[alone] / tot[agent]))
     out.flush()
 
 
@@ -173,6 +241,8 @@ def main(argv=None):
     ap.add_argument("--trials", type=int, default=5, help="timed trials per side and mode (default 5, at most 20)")
     ap.add_argument("--warmup", type=int, default=1, help="untimed trials first (default 1)")
     ap.add_argument("--modes", default="tls,plain", help="tls, plain or both (default tls,plain)")
+    ap.add_argument("--server", choices=("python", "openssl"), default="python",
+                    help="the HTTPS server: tests/sim/files.py (default) or openssl s_server -WWW")
     ap.add_argument("--dir", default=None, help="folder for the file and the downloads (default: a temp folder under /var/tmp)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
@@ -191,7 +261,8 @@ def main(argv=None):
     ca = None
     try:
         ca = netutil.TestCA(system=False)
-        src = os.path.join(work, "source.bin")
+        os.mkdir(os.path.join(work, "srv"))
+        src = os.path.join(work, "srv", "source.bin")
         size = args.size_mib << 20
         want = make_file(src, size)
         out.write("download benchmark: %d MiB, agent %s, %s\n" % (args.size_mib, args.tool, subprocess.run(

@@ -9,6 +9,11 @@ twin's test CA (netutil.shared_ca()), as a download site or S3 serves a tarball.
         fs.add("/wcs.tar.gz", "/tmp/x.tar.gz")
         fs.url("/wcs.tar.gz")                 # https://127.0.0.1:PORT/wcs.tar.gz
         fs.chunked = True                     # 200s without Content-Length (chunked)
+        fs.close_delimited = True             # 200s as HTTP/1.0 without Content-Length: the
+                                              # body ends when the connection closes (over
+                                              # TLS after a close_notify), as openssl s_server -WWW
+        fs.cut_after = N                      # a body stops after N bytes and the connection
+                                              # is cut (over TLS without close_notify)
         fs.inm_any_304 = True                 # any If-None-Match gets 304 (a careless server)
         fs.requests()                         # [{"path", "headers", "status"}, ...]
 
@@ -30,6 +35,7 @@ import email.utils
 import http.server
 import os
 import signal
+import socket
 import socketserver
 import sys
 import threading
@@ -90,6 +96,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         with owner.lock:
             src = owner.files.get(path)
             chunked, any304 = owner.chunked, owner.inm_any_304
+            close_delimited, cut_after = owner.close_delimited, owner.cut_after
         rec = {"path": self.path, "headers": dict(self.headers.items()), "status": 404}
         owner._record(rec)
         if src is None:
@@ -121,6 +128,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if start > 0:
             rec["status"] = 206
             fields = [("Content-Length", str(size - start)), ("Content-Range", "bytes %d-%d/%d" % (start, size - 1, size))]
+        elif close_delimited:
+            rec["status"] = 200
+            self.protocol_version = "HTTP/1.0"
+            self.close_connection = True
+            fields = [("Connection", "close")]
         elif chunked:
             rec["status"] = 200
             fields = [("Transfer-Encoding", "chunked")]
@@ -130,13 +142,37 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._head(rec["status"], fields + validators)
         if head:
             return
+        count = size - start
+        if cut_after is not None and not (chunked and start == 0):
+            count = min(count, cut_after)
         with open(src, "rb") as f:
-            if chunked and start == 0:
+            if chunked and start == 0 and not close_delimited:
                 self._send_chunked(f)
             elif self.server.ssl_context is None:
-                self.connection.sendfile(f, start, size - start)
+                self.connection.sendfile(f, start, count)
             else:
-                self._send_tls(f, start, size - start)
+                self._send_tls(f, start, count)
+        if cut_after is not None:
+            self._cut()
+        elif close_delimited and start == 0:
+            self._close_notify()
+
+    def _cut(self):
+        """Ends the connection now (a FIN after the bytes sent; over TLS no close_notify)."""
+        self.close_connection = True
+        self.wfile.flush()
+        self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _close_notify(self):
+        """TLS: the close_notify alert that marks the end of a close-delimited body (a server
+        that closes without it cannot be told from a cut connection)."""
+        if self.server.ssl_context is None:
+            return
+        self.wfile.flush()
+        try:
+            self.connection.unwrap()
+        except (OSError, ValueError):
+            pass
 
     def _send_tls(self, f, start, count):
         buf = bytearray(CHUNK)
@@ -166,6 +202,8 @@ class FileServer:
         self.verbose = verbose
         self.files = {}
         self.chunked = False
+        self.close_delimited = False
+        self.cut_after = None
         self.inm_any_304 = False
         self.lock = threading.Lock()
         self._requests = []
@@ -234,11 +272,13 @@ def main(argv=None):
     s.add_argument("--tls", action="store_true", help="https with the test CA in $TWIN_CA_DIR")
     s.add_argument("--port", type=int, default=0)
     s.add_argument("--chunked", action="store_true", help="200s without Content-Length")
+    s.add_argument("--close-delimited", action="store_true", help="200s as HTTP/1.0, the body ended by closing")
     s.add_argument("-v", "--verbose", action="store_true")
     s.add_argument("files", nargs="+", metavar="URLPATH=FILE")
     a = ap.parse_args(argv)
     fs = FileServer(tls=a.tls, port=a.port, verbose=a.verbose)
     fs.chunked = a.chunked
+    fs.close_delimited = a.close_delimited
     for spec in a.files:
         urlpath, sep, path = spec.partition("=")
         if not sep or not urlpath.startswith("/") or not os.path.isfile(path):

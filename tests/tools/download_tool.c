@@ -9,9 +9,16 @@
  * loopback host; redirects followed; SHA-256 computed while streaming and
  * checked when --sha256 is given; no validators: a plain GET unless a
  * partial is there), then prints "sha256=HEX" and "downloaded=0|1" on
- * stdout.  AWS_CA_BUNDLE names the trust store, as for the agent.  Exit 0
- * on success, 1 on failure (the reason on stderr), 2 on a usage error.
+ * stdout, and the CPU seconds (user + system) of the calling thread, which
+ * receives, and of the others, i.e. the download's writer thread:
+ * "cpu_receiving=S" and "cpu_writer=S".  AWS_CA_BUNDLE names the trust store, as for the agent.
+ * Exit 0 on success, 1 on failure (the reason on stderr), 2 on a usage error.
  */
+/* RUSAGE_THREAD */
+#define _GNU_SOURCE 1
+
+#include <sys/resource.h>
+
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +29,17 @@
 #include "core/str.h"
 #include "net/download.h"
 #include "net/http.h"
+
+static double
+cpu_seconds(int who)
+{
+    struct rusage ru;
+
+    if (getrusage(who, &ru) == -1)
+        return 0.0;
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
 
 static void
 usage(void)
@@ -86,8 +104,12 @@ main(int argc, char **argv)
     o.max_bytes_key = "--max-bytes";
     o.what = "download";
     rc = download_file(&o, &r);
-    if (rc == AGENT_OK)
+    if (rc == AGENT_OK) {
+        double self = cpu_seconds(RUSAGE_THREAD);
+
         printf("sha256=%s\ndownloaded=%d\n", r.sha256, r.downloaded);
+        printf("cpu_receiving=%.3f\ncpu_writer=%.3f\n", self, cpu_seconds(RUSAGE_SELF) - self);
+    }
     http_global_cleanup();
     return rc == AGENT_OK ? 0 : 1;
 }
