@@ -289,6 +289,22 @@ out:
     return rc;
 }
 
+/* Removes the cached tarball and the .source that vouches for it (logged). */
+static void
+discard_tarball(const char *cache_dir, const char *tarball)
+{
+    char source[UPD_PATH_MAX];
+
+    if (snprintf(source, sizeof(source), "%s/%s.source", cache_dir, TARBALL_NAME) <
+            (int)sizeof(source) &&
+        unlink(source) == -1 && errno != ENOENT)
+        log_err("update: cannot remove %s", source);
+    if (unlink(tarball) == -1 && errno != ENOENT)
+        log_err("update: cannot remove %s", tarball);
+    else
+        log_warnx("update: %s removed: it is not a readable WCS tarball", tarball);
+}
+
 /* Brings <cache_dir>/wcs.tar.gz up to date (update.h step 1) with net/download. */
 static enum agent_rc
 fetch(const struct wcs_update_opts *o, unsigned flags, const char *want_sha,
@@ -445,6 +461,27 @@ wcs_update(const struct wcs_update_opts *o, struct wcs_update_result *res)
     }
 
     rc = tarball_inspect(tarball, o->deadline, &lay, res->detail, sizeof(res->detail));
+    if (rc == AGENT_ERR_PARSE && !o->dry_run) {
+        /*
+         * A tarball tar cannot read, or without install.sh and WCS.version,
+         * would be answered 304 and fail every later run (a body cut short
+         * that the server did not frame, a file damaged on disk): it goes,
+         * with its .source, and a cached one is downloaded again at once.
+         */
+        int cached = !res->downloaded;
+
+        discard_tarball(o->cache_dir, tarball);
+        if (!cached)
+            goto out;
+        log_warnx("update: the cached %s could not be used; downloading it again", tarball);
+        tarball_layout_free(&lay);
+        res->detail[0] = '\0';
+        rc = fetch(o, flags, want, res);
+        if (rc == AGENT_OK)
+            rc = tarball_inspect(tarball, o->deadline, &lay, res->detail, sizeof(res->detail));
+        if (rc == AGENT_ERR_PARSE)
+            discard_tarball(o->cache_dir, tarball);
+    }
     if (rc != AGENT_OK)
         goto out;
     if (mkdtemp(unpack) == NULL) {

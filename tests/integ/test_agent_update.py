@@ -8,6 +8,10 @@ with a fake WCS and its installer tarball served by tests/sim/files.py.
   answers 304 to any If-None-Match, the old URL's validators are not sent, the new
   tarball is downloaded and installed (before the fix: "already installed" from the old
   tarball).
+- A cached tarball that tar cannot read is not kept: one damaged on disk (answered 304) is
+  downloaded again in the same run; one cut short by a server that does not frame its
+  body (HTTP/1.0, closed early) fails the run and is removed, so the next run downloads
+  it whole instead of being answered 304 forever.
 """
 
 import json
@@ -127,6 +131,56 @@ class UrlChangeTest(UpdateCase):
         self.assertEqual(len(reqs), 1, reqs)
         self.assertIn("If-None-Match", reqs[0]["headers"])
         self.assertEqual(reqs[0]["status"], 304)
+
+
+class DamagedCacheTest(UpdateCase):
+    def url_requests(self, path):
+        return [q for q in self.fs.requests() if q["path"] == path]
+
+    def test_damaged_cache_is_downloaded_again(self):
+        a = self.tarball("a.tar.gz", "5.2.2000")
+        self.fs.add("/wcs.tar.gz", a["path"])
+        self.configure(self.fs.url("/wcs.tar.gz"))
+        r = self.run_update()
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertEqual(self.installed(), a["version"])
+        cached = os.path.join(self.state_dir, "download", "wcs.tar.gz")
+        size = os.path.getsize(cached)
+        with open(cached, "r+b") as f:
+            f.truncate(size // 2)
+        self.fs.clear_requests()
+        r = self.run_update()
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertIn("could not be used; downloading it again", r.stderr)
+        reqs = self.url_requests("/wcs.tar.gz")
+        self.assertEqual([q["status"] for q in reqs], [304, 200], reqs)
+        self.assertIn("If-None-Match", reqs[0]["headers"])
+        self.assertNotIn("If-None-Match", reqs[1]["headers"])
+        self.assertEqual(os.path.getsize(cached), size)
+        self.assertEqual(self.installed(), a["version"])
+
+    def test_body_cut_short_is_not_kept(self):
+        b = self.tarball("b.tar.gz", "5.2.3000")
+        self.fs.add("/wcs.tar.gz", b["path"])
+        self.fs.close_delimited = True
+        self.fs.cut_after = os.path.getsize(b["path"]) // 2
+        self.configure(self.fs.url("/wcs.tar.gz"))
+        before = self.installed()
+        r = self.run_update()
+        self.assertEqual(r.rc, 1, r.stderr)
+        self.assertIn("not a readable WCS tarball", r.stderr)
+        self.assertEqual(self.cache_files(), [])
+        self.assertEqual(self.installed(), before)
+        self.assertEqual(len(self.url_requests("/wcs.tar.gz")), 1)
+        # The server is mended: the next run asks afresh (no validators) and installs.
+        self.fs.cut_after = None
+        self.fs.clear_requests()
+        r = self.run_update()
+        self.assertEqual(r.rc, 0, r.stderr)
+        reqs = self.url_requests("/wcs.tar.gz")
+        self.assertEqual([q["status"] for q in reqs], [200], reqs)
+        self.assertNotIn("If-None-Match", reqs[0]["headers"])
+        self.assertEqual(self.installed(), b["version"])
 
 
 if __name__ == "__main__":
