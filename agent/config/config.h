@@ -118,6 +118,7 @@ struct agent_config {
         char *url;
         char *sha256; /* NULL or 64 hex digits */
         int64_t max_bytes;
+        int64_t max_unpacked_bytes;
     } update;
 
     struct {

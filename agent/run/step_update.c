@@ -44,6 +44,7 @@ step_update(struct run_ctx *ctx, struct state_step *rec)
     o.etag_in = ctx->st.applied.download_etag;
     o.last_modified_in = ctx->st.applied.download_last_modified;
     o.max_bytes = cfg->update.max_bytes;
+    o.max_unpacked_bytes = cfg->update.max_unpacked_bytes;
     o.deadline = &ctx->deadline;
     o.force = ctx->opts->force;
     o.dry_run = ctx->opts->dry_run;

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,17 +25,19 @@
 
 /* One entry of the tar listing. */
 struct entry {
-    char type;    /* '-', 'd', 'l', 'h' */
-    int exec;     /* the owner's x bit */
-    char *raw;    /* the stored name, unquoted */
-    char *norm;   /* the name without "./", "//" and a trailing "/" ("" for the root) */
-    char *target; /* the link target (l, h), unquoted */
+    char type;               /* '-', 'd', 'l', 'h' */
+    int exec;                /* the owner's x bit */
+    char *raw;               /* the stored name, unquoted */
+    char *norm;              /* the name without "./", "//" and a trailing "/" ("" for the root) */
+    char *target;            /* the link target (l, h), unquoted */
+    unsigned long long size; /* bytes a regular file unpacks to */
 };
 
 struct listing {
     struct entry *v;
     size_t n, cap;
-    char **links; /* sorted norm names of the symlinks */
+    unsigned long long bytes; /* the regular files' sizes added up (saturating) */
+    char **links;             /* sorted norm names of the symlinks */
     size_t nlinks;
     char **files; /* sorted norm names of the regular files and hard links */
     size_t nfiles;
@@ -278,6 +281,31 @@ link_target_ok(const struct listing *l, const char *link_norm, const char *targe
     return 1;
 }
 
+/*
+ * The size field of a listing line, from p (after the mode) to end (the
+ * name's quote): "UID/GID SIZE DATE TIME ".  0 when it is not there.
+ */
+static int
+parse_size(const char *p, const char *end, unsigned long long *out)
+{
+    unsigned long long v = 0;
+    int digits = 0;
+
+    while (p < end && *p != ' ') /* the owner */
+        p++;
+    while (p < end && *p == ' ')
+        p++;
+    for (; p < end && *p >= '0' && *p <= '9'; p++, digits++) {
+        if (v > (ULLONG_MAX - 9) / 10)
+            return 0;
+        v = v * 10 + (unsigned long long)(*p - '0');
+    }
+    if (digits == 0 || p >= end || *p != ' ')
+        return 0;
+    *out = v;
+    return 1;
+}
+
 /* Parses one listing line into e (owned strings).  PARSE / INVAL / NOMEM. */
 static enum agent_rc
 parse_line(const char *line, size_t n, struct entry *e, char *reason, size_t cap)
@@ -294,6 +322,10 @@ parse_line(const char *line, size_t n, struct entry *e, char *reason, size_t cap
     /* Contiguous and sparse files are regular files too. */
     e->type = line[0] == 'C' || line[0] == 'S' ? '-' : line[0];
     e->exec = line[3] == 'x' || line[3] == 's';
+    if (e->type == '-' && !parse_size(line + 11, p, &e->size)) {
+        set_reason(reason, cap, "not a GNU tar listing line: %.80s", line);
+        return AGENT_ERR_PARSE;
+    }
     e->raw = unquote(&p, end, &nomem);
     if (e->raw == NULL)
         goto bad;
@@ -334,6 +366,7 @@ listing_add(struct listing *l, const struct entry *e)
         l->cap = nc;
     }
     l->v[l->n++] = *e;
+    l->bytes = e->size > ULLONG_MAX - l->bytes ? ULLONG_MAX : l->bytes + e->size;
     return AGENT_OK;
 }
 
@@ -515,6 +548,7 @@ find_layout(const struct listing *l, struct tarball_layout *out, char *reason, s
     out->install_member = str_dup(inst->raw);
     out->version_member = str_dup(ver->raw);
     out->entries = l->n;
+    out->bytes = l->bytes;
     if (out->top == NULL || out->install_member == NULL || out->version_member == NULL) {
         tarball_layout_free(out);
         return AGENT_ERR_NOMEM;

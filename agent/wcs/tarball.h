@@ -6,7 +6,8 @@
  * The listing (`tar --list --verbose --numeric-owner --quoting-style=c`)
  * is refused when any entry is absolute, has a ".." component, is not a
  * file, folder, symlink or hard link, sits below a symlink of the archive,
- * or links out of the archive; then the top folder, its install.sh and its
+ * or links out of the archive; the sizes of its regular files are added up
+ * (update.max_unpacked_bytes); then the top folder, its install.sh and its
  * WCS.version (<top>/WCS.version, else <top>/conf/WCS.version, else
  * <top>/server/conf/WCS.version) are found.  Unpacking uses
  * `tar --extract ... --no-same-owner`, then clears every setuid and setgid
@@ -28,10 +29,11 @@
 
 /* What tarball_check_listing() learned from a tarball listing. */
 struct tarball_layout {
-    char *top;            /* the top folder ("" when install.sh is at the root); malloc'd */
-    char *install_member; /* the stored name of install.sh; malloc'd */
-    char *version_member; /* the stored name of WCS.version; malloc'd */
-    size_t entries;       /* number of entries listed */
+    char *top;                /* the top folder ("" when install.sh is at the root); malloc'd */
+    char *install_member;     /* the stored name of install.sh; malloc'd */
+    char *version_member;     /* the stored name of WCS.version; malloc'd */
+    size_t entries;           /* number of entries listed */
+    unsigned long long bytes; /* what its regular files unpack to, added up (saturating) */
 };
 
 /*

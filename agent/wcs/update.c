@@ -484,6 +484,15 @@ wcs_update(const struct wcs_update_opts *o, struct wcs_update_result *res)
     }
     if (rc != AGENT_OK)
         goto out;
+    if (o->max_unpacked_bytes > 0 && lay.bytes > (unsigned long long)o->max_unpacked_bytes) {
+        log_errx("update: %s refused: its files add up to %llu bytes, over "
+                 "update.max_unpacked_bytes = %lld; raise update.max_unpacked_bytes to accept it",
+                 logurl, lay.bytes, (long long)o->max_unpacked_bytes);
+        set_detail(res, "the tarball unpacks to %llu bytes, over update.max_unpacked_bytes = %lld",
+                   lay.bytes, (long long)o->max_unpacked_bytes);
+        rc = AGENT_ERR_TOOBIG;
+        goto out;
+    }
     if (mkdtemp(unpack) == NULL) {
         log_err("update: cannot create a folder under %s", o->cache_dir);
         set_detail(res, "cannot create the unpack folder");

@@ -63,15 +63,16 @@
 #define WCS_UPDATE_ATTEMPTS 3
 
 struct wcs_update_opts {
-    const char *url;                 /* update.url: https, or plain http to a loopback host only */
-    const char *sha256;              /* update.sha256: NULL/"" or 64 hex digits (any case) */
-    const char *wcs_home;            /* wcs.home: its conf/WCS.version is the installed version */
-    const char *cache_dir;           /* <state_dir>/download */
-    const char *etag_in;             /* state applied.download_etag for wcs.tar.gz, or NULL/"" */
-    const char *last_modified_in;    /* state applied.download_last_modified, or NULL/"" */
-    int64_t download_timeout_ms;     /* per attempt; 0: WCS_UPDATE_DOWNLOAD_TIMEOUT_MS */
-    int64_t install_timeout_ms;      /* install.sh; 0: WCS_UPDATE_INSTALL_TIMEOUT_MS */
-    int64_t max_bytes;               /* update.max_bytes: the largest tarball; 0: no cap */
+    const char *url;              /* update.url: https, or plain http to a loopback host only */
+    const char *sha256;           /* update.sha256: NULL/"" or 64 hex digits (any case) */
+    const char *wcs_home;         /* wcs.home: its conf/WCS.version is the installed version */
+    const char *cache_dir;        /* <state_dir>/download */
+    const char *etag_in;          /* state applied.download_etag for wcs.tar.gz, or NULL/"" */
+    const char *last_modified_in; /* state applied.download_last_modified, or NULL/"" */
+    int64_t download_timeout_ms;  /* per attempt; 0: WCS_UPDATE_DOWNLOAD_TIMEOUT_MS */
+    int64_t install_timeout_ms;   /* install.sh; 0: WCS_UPDATE_INSTALL_TIMEOUT_MS */
+    int64_t max_bytes;            /* update.max_bytes: the largest tarball; 0: no cap */
+    int64_t max_unpacked_bytes;   /* update.max_unpacked_bytes: what it may unpack to; 0: no cap */
     const struct deadline *deadline; /* the run's deadline (caps every wait), or NULL */
     int force;   /* run install.sh even when the versions are equal (download stays conditional) */
     int dry_run; /* no request, no install: say what would happen (may read the cached tarball) */
@@ -109,7 +110,9 @@ struct wcs_update_result {
  *   AGENT_ERR_HTTP    any other unexpected status (404, 403, ...; definite);
  *   AGENT_ERR_INVAL   checksum mismatch (the download is deleted), or a
  *                     tarball entry refused by the checks above;
- *   AGENT_ERR_TOOBIG  the tarball is over max_bytes (nothing of it kept);
+ *   AGENT_ERR_TOOBIG  the tarball is over max_bytes (nothing of it kept),
+ *                     or its listing adds up to more than max_unpacked_bytes
+ *                     (nothing unpacked; the cached tarball is kept);
  *   AGENT_ERR_PARSE   not a readable tar.gz, no install.sh or WCS.version
  *                     at its top, a malformed version;
  *   AGENT_ERR_CHILD   install.sh failed, or finished without changing

@@ -8,6 +8,9 @@ with a fake WCS and its installer tarball served by tests/sim/files.py.
   answers 304 to any If-None-Match, the old URL's validators are not sent, the new
   tarball is downloaded and installed (before the fix: "already installed" from the old
   tarball).
+- update.max_unpacked_bytes: a tarball whose listing adds up to more is refused before
+  anything is unpacked (one line naming the sizes and the key; nothing installed; the
+  cached tarball kept, so raising the limit needs no new download).
 - A cached tarball that tar cannot read is not kept: one damaged on disk (answered 304) is
   downloaded again in the same run; one cut short by a server that does not frame its
   body (HTTP/1.0, closed early) fails the run and is removed, so the next run downloads
@@ -16,6 +19,7 @@ with a fake WCS and its installer tarball served by tests/sim/files.py.
 
 import json
 import os
+import tarfile
 import unittest
 
 from twin_testlib import TwinTestCase
@@ -131,6 +135,35 @@ class UrlChangeTest(UpdateCase):
         self.assertEqual(len(reqs), 1, reqs)
         self.assertIn("If-None-Match", reqs[0]["headers"])
         self.assertEqual(reqs[0]["status"], 304)
+
+
+class MaxUnpackedTest(UpdateCase):
+    def test_listing_over_the_limit_is_refused_before_unpacking(self):
+        t = self.tarball("wcs.tar.gz", "5.2.2000")
+        self.fs.add("/wcs.tar.gz", t["path"])
+        url = self.fs.url("/wcs.tar.gz")
+        total = sum(m.size for m in tarfile.open(t["path"]).getmembers() if m.isreg())
+        self.assertGreater(total, 1)
+        before = self.installed()
+        self.configure(url, "max_unpacked_bytes = %d\n" % (total - 1))
+        r = self.run_update()
+        self.assertEqual(r.rc, 1, r.stderr)
+        self.assertIn(
+            "update: %s refused: its files add up to %d bytes, over update.max_unpacked_bytes = %d; "
+            "raise update.max_unpacked_bytes to accept it" % (url, total, total - 1), r.stderr)
+        self.assertEqual(self.installed(), before)
+        self.assertEqual(self.cache_files(), ["wcs.tar.gz", "wcs.tar.gz.source"])
+        unpacks = [n for n in os.listdir(os.path.join(self.state_dir, "download")) if n.startswith("unpack.")]
+        self.assertEqual(unpacks, [])
+        steps = {s["name"]: s for s in self.state()["steps"]}
+        self.assertIn("update.max_unpacked_bytes = %d" % (total - 1), steps["update"]["error"])
+        # Exactly the total passes, from the cache (a 304).
+        self.fs.clear_requests()
+        self.configure(url, "max_unpacked_bytes = %d\n" % total)
+        r = self.run_update()
+        self.assertEqual(r.rc, 0, r.stderr)
+        self.assertEqual(self.installed(), t["version"])
+        self.assertEqual([q["status"] for q in self.fs.requests()], [304])
 
 
 class DamagedCacheTest(UpdateCase):

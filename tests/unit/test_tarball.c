@@ -3,6 +3,7 @@
  * tarball_check_listing() (the unpacking itself is exercised with real
  * tarballs by test_update.c).
  */
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -140,11 +141,51 @@ test_listing_table(void **state)
     }
 }
 
+/* The regular files' sizes add up (links, folders and hard links count nothing); a file
+ * line without a size is refused; the sum saturates rather than wraps. */
+static void
+test_listing_bytes(void **state)
+{
+    static const char big[] =
+        GOOD "-rw-r--r-- 0/0 18000000000000000000 2026-11-27 00:45 \"top/a\"\n"
+             "-rw-r--r-- 0/0 18000000000000000000 2026-11-27 00:45 \"top/b\"\n";
+    static const char sized[] =
+        GOOD "-rw-r--r-- 1000/1000 4294967296 2026-11-27 00:45 \"top/big\"\n"
+             "Srw-r--r-- 0/0            123 2026-11-27 00:45 \"top/sparse\"\n" L
+             "\"top/l\" -> \"big\"\n" H "\"top/h\" link to \"top/big\"\n";
+    static const char nosize[] = GOOD "-rw-r--r-- 0/0 2026-11-27 00:45 \"top/x\"\n";
+    static const char huge[] =
+        GOOD "-rw-r--r-- 0/0 99999999999999999999 2026-11-27 00:45 \"top/x\"\n";
+    struct tarball_layout lay;
+    char reason[256];
+
+    (void)state;
+    memset(&lay, 0, sizeof(lay));
+    assert_int_equal(tarball_check_listing(GOOD, strlen(GOOD), &lay, reason, sizeof(reason)),
+                     AGENT_OK);
+    assert_true(lay.bytes == 28);
+    tarball_layout_free(&lay);
+    assert_int_equal(tarball_check_listing(sized, strlen(sized), &lay, reason, sizeof(reason)),
+                     AGENT_OK);
+    assert_true(lay.bytes == 28ULL + 4294967296ULL + 123ULL);
+    tarball_layout_free(&lay);
+    assert_int_equal(tarball_check_listing(big, strlen(big), &lay, reason, sizeof(reason)),
+                     AGENT_OK);
+    assert_true(lay.bytes == ULLONG_MAX);
+    tarball_layout_free(&lay);
+    assert_int_equal(tarball_check_listing(nosize, strlen(nosize), &lay, reason, sizeof(reason)),
+                     AGENT_ERR_PARSE);
+    assert_non_null(strstr(reason, "not a GNU tar listing line"));
+    assert_int_equal(tarball_check_listing(huge, strlen(huge), &lay, reason, sizeof(reason)),
+                     AGENT_ERR_PARSE);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_listing_table),
+        cmocka_unit_test(test_listing_bytes),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
