@@ -153,6 +153,20 @@ new_run_id(char out[40])
     str_hex(r, sizeof(r), out, 40);
 }
 
+/*
+ * Whether the run's result goes to the console and the wcs-agent:result tag.
+ * A run stopped by a signal on a node already in service (watch's reconcile
+ * stopped for a scale-in or a stop, a hand run interrupted) says nothing
+ * about the node, and its "failed at" would overwrite the tag of a healthy
+ * node that is being drained; a boot stopped so is reported.
+ */
+static int
+result_worth_publishing(const struct run_ctx *ctx, enum step_id failed_at, enum agent_rc failed_rc)
+{
+    return failed_at == STEP__MAX || failed_rc != AGENT_ERR_INTR ||
+           ctx->st.phase != STATE_PHASE_IN_SERVICE;
+}
+
 static int
 selected(const struct run_opts *o, enum step_id id)
 {
@@ -408,7 +422,8 @@ run_pipeline(const struct run_env *env, const struct run_opts *opts, int *pendin
                      ctx.st.steps[failed_at].error);
             interrupt_acknowledge(); /* a SIGTERM that stopped the run does not stop this */
             /* The reason outlives the node: console and tag before ABANDON/FAILURE (§8.6). */
-            result_publish(&ctx, failed_at, (double)(clock_mono_ms() - t0) / 1000.0);
+            if (result_worth_publishing(&ctx, failed_at, failed_rc))
+                result_publish(&ctx, failed_at, (double)(clock_mono_ms() - t0) / 1000.0);
             published = 1;
             clock_rfc3339(clock_now(), rec->started);
             rec->attempts = 1;
@@ -501,7 +516,7 @@ run_pipeline(const struct run_env *env, const struct run_opts *opts, int *pendin
         }
     }
 
-    if (!published)
+    if (!published && result_worth_publishing(&ctx, failed_at, failed_rc))
         result_publish(&ctx, failed_at, (double)(clock_mono_ms() - t0) / 1000.0);
     clock_rfc3339(clock_now(), ctx.st.run.finished);
     if (failed_at != STEP__MAX) {

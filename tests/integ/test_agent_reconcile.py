@@ -154,6 +154,12 @@ class ReconcileCase(TwinTestCase):
     def reconcile(self):
         return self.state().get("reconcile")
 
+    def result_tag(self):
+        ec2 = self.aws.client("ec2", credentials="user")
+        tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [self.iid]},
+                                          {"Name": "key", "Values": ["wcs-agent:result"]}])["Tags"]
+        return tags[0]["Value"] if tags else None
+
 
 class ReconcileAppliesRotatedCertificateTest(ReconcileCase):
     def test_rotated_certificate_drains_restarts_registers_undrains(self):
@@ -291,6 +297,8 @@ class ReconcileSigtermTest(ReconcileCase):
         self.assertEqual(doc["reconcile"]["result"], "failed")
         self.assertIn("SIGTERM", doc["reconcile"]["detail"])
         self.assertEqual(self.registered(), [])
+        # A run stopped on a healthy node says nothing about it: the boot's tag stands.
+        self.assertRegex(self.result_tag() or "", r"^ok ", err)
 
 
 class ReconcileScaleInTest(ReconcileCase):
@@ -326,6 +334,7 @@ class ReconcileScaleInTest(ReconcileCase):
         self.assertEqual((doc["drain"]["state"], doc["drain"]["reason"]), ("drained", "scale-in"), err)
         self.assertEqual(doc["reconcile"]["result"], "failed")
         self.assertIn("SIGTERM", doc["reconcile"]["detail"])
+        self.assertRegex(self.result_tag() or "", r"^ok ", err)
         # The run never restarted WCS under the scale-in, and nothing registered the node again.
         self.assertEqual(self.wcs_service.restart_count(), self.restarts)
         self.assertEqual(self.registered(), [])
