@@ -150,6 +150,7 @@ main(int argc, char **argv)
             if (optarg[0] != '/')
                 return cmd_usage_error("--state-dir: must be an absolute path: %s", optarg);
             env.state_dir = optarg;
+            env.in.state_dir = optarg;
             break;
         case 'L':
             if (strcmp(optarg, "text") == 0)

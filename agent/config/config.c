@@ -477,6 +477,8 @@ record_origin(const struct loader *L, const char *name, size_t item, const struc
         src = a->origin;
     else if (kind == CONFIG_ORIGIN_ENV && str_has_prefix(a->origin, "env "))
         src = a->origin + 4;
+    else if (kind == CONFIG_ORIGIN_SET)
+        src = a->origin; /* "--set" or "--state-dir" */
     return origins_add(L->prov, name, item, kind, src, a->line);
 }
 

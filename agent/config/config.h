@@ -251,6 +251,8 @@ struct config_input {
     size_t n_overlays;
     const struct config_facts *facts; /* NULL: placeholders are checked for syntax only */
     int check_files; /* check-config: a file: reference that cannot be read is an error */
+    const char
+        *state_dir; /* --state-dir: agent.state_dir over every layer (origin "--state-dir") */
 };
 
 /* The errors of one load, each "FILE:LINE: message" (or "--set: message", "env NAME: ..."). */

@@ -661,6 +661,13 @@ layers_load_sets(struct loader *L)
         }
         add_setting(L, sec, key, value, strlen(value), 0);
     }
+    /* --state-dir is the last word on agent.state_dir, and says so in the origins. */
+    if (L->in->state_dir != NULL && L->fatal == AGENT_OK) {
+        L->origin = intern_origin(L, "--state-dir");
+        if (L->origin == NULL)
+            return;
+        add_setting(L, "agent", "state_dir", L->in->state_dir, strlen(L->in->state_dir), 0);
+    }
 }
 
 /* agent.user_data from the layers that may set it (files and --set), before overlays. */

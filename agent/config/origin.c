@@ -136,8 +136,9 @@ config_origin_format(const struct config_origin *o, char *out, size_t cap)
     case CONFIG_ORIGIN_ENV:
         snprintf(out, cap, "env:%s", o->name);
         return;
-    case CONFIG_ORIGIN_SET:
-        snprintf(out, cap, "--set");
+    case CONFIG_ORIGIN_SET: /* the option: "--set" or "--state-dir" */
+        snprintf(out, cap, "%s",
+                 o->name != NULL && strncmp(o->name, "--", 2) == 0 ? o->name : "--set");
         return;
     case CONFIG_ORIGIN_DEFAULT:
         break;

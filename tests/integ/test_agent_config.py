@@ -691,6 +691,14 @@ class SourcesAndOriginTest(AgentConfigCase):
         self.assertEqual(dump, {k: [v for _, v in table[k]] for k in table})
         self.assertEqual([l[2:] for l in plain.stdout.splitlines() if l.startswith("# ")], sources)
 
+    def test_state_dir_option_is_the_effective_state_dir(self):
+        # The tests run the agent with --state-dir: it wins over the file, in both dumps.
+        self.write_config("[agent]\nstate_dir = /var/lib/elsewhere\n")
+        _, table, _ = self.origins()
+        self.assertEqual(self.one(table, "agent.state_dir"), ("--state-dir", self.state_dir))
+        dump, _ = self.effective()
+        self.assertEqual(dump["agent.state_dir"], [self.state_dir])
+
     def test_an_emptied_list_has_the_origin_of_what_emptied_it(self):
         self.write_config("[register]\ntarget_group = %s\n" % TG_A)
         _, table, _ = self.origins("--set", "register.target_group=")

@@ -287,6 +287,9 @@ test_format(void **state)
     o.kind = CONFIG_ORIGIN_SET;
     config_origin_format(&o, out, sizeof(out));
     assert_string_equal(out, "--set");
+    o.name = "--state-dir";
+    config_origin_format(&o, out, sizeof(out));
+    assert_string_equal(out, "--state-dir");
     o.kind = CONFIG_ORIGIN_DEFAULT;
     config_origin_format(&o, out, sizeof(out));
     assert_string_equal(out, "default");
