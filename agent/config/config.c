@@ -19,6 +19,7 @@
 #include "config/placeholders.h"
 #include "config/schema.h"
 #include "config/secretref.h"
+#include "core/fileio.h"
 #include "core/str.h"
 
 /*
@@ -123,14 +124,18 @@ validate_template(struct loader *L, struct assign *a, const struct key_def *k, c
 }
 
 /*
- * check-config: a file: reference names a file the agent can read (checked
- * with stat and access, never opened: check-config reads no secret).
+ * check-config: a file: reference names a file the agent can read and will
+ * accept at run time: its mode, owner and group (fileio_check_private(); the
+ * WCS group is wcs.home's).  Checked with stat and access, never opened:
+ * check-config reads no secret.
  */
 static void
-check_file_ref(struct loader *L, struct assign *a, const char *name, const char *path)
+check_file_ref(struct loader *L, struct assign *a, const char *name, const char *path,
+               const char *home)
 {
-    struct stat st;
+    struct stat st, hs;
     const char *why = NULL;
+    char rule[400];
 
     if (stat(path, &st) != 0)
         why = strerror(errno);
@@ -138,10 +143,18 @@ check_file_ref(struct loader *L, struct assign *a, const char *name, const char 
         why = "not a regular file";
     else if (access(path, R_OK) != 0)
         why = strerror(errno);
-    if (why == NULL)
+    if (why != NULL) {
+        layers_diag_at(L, a->layer, a->origin, a->line, "%s: %s cannot be read: %s", name, path,
+                       why);
+        a->bad = 1;
         return;
-    layers_diag_at(L, a->layer, a->origin, a->line, "%s: %s cannot be read: %s", name, path, why);
-    a->bad = 1;
+    }
+    /* The rules the run applies when it reads the secret (the WCS group: of wcs.home). */
+    if (fileio_check_private(path, home != NULL && stat(home, &hs) == 0 ? hs.st_gid : (gid_t)-1,
+                             rule, sizeof(rule)) == AGENT_ERR_INVAL) {
+        layers_diag_at(L, a->layer, a->origin, a->line, "%s: %s: %s", name, path, rule);
+        a->bad = 1;
+    }
 }
 
 /*
@@ -249,7 +262,7 @@ validate(struct loader *L, struct assign *a, const char *home, const char *servi
         /* Once: without facts when the path has no placeholder, else with them. */
         if (ref.kind == SECRETREF_FILE && L->in->check_files &&
             L->have_facts == (strchr(a->value, '{') != NULL))
-            check_file_ref(L, a, name, ref.name);
+            check_file_ref(L, a, name, ref.name, home);
         secretref_cleanup(&ref);
     } else if (k != NULL && !(optional && v[0] == '\0') &&
                schema_check_value(k, v, err, sizeof(err)) != 0) {

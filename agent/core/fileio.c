@@ -147,6 +147,50 @@ foreign_group_reads(const struct stat *st, gid_t reader_gid)
 }
 
 /*
+ * Why a file of status st may not hold a secret (1 and why[cap]: the
+ * reason, its fix, "refusing to read it"), or 0: not group- or
+ * world-writable, owned by root or the agent's user, and readable by no
+ * group but root's, the agent's or reader_gid.
+ */
+static int
+private_problem(const struct stat *st, gid_t reader_gid, char *why, size_t cap)
+{
+    if ((st->st_mode & 022) != 0) {
+        snprintf(why, cap, "group- or world-writable (mode %04o); refusing to read it",
+                 (unsigned)(st->st_mode & 07777));
+        return 1;
+    }
+    if (st->st_uid != 0 && st->st_uid != geteuid()) {
+        snprintf(why, cap, "owned by user %u, not root; refusing to read it", (unsigned)st->st_uid);
+        return 1;
+    }
+    if (foreign_group_reads(st, reader_gid)) {
+        struct group *gr = getgrgid(st->st_gid);
+
+        snprintf(why, cap,
+                 "group %s (%u) may read it (mode %04o), a file of that group's service; "
+                 "refusing to read it (a secret file is readable only by root, or by group root "
+                 "or the WCS group: chmod g-r or chgrp)",
+                 gr != NULL ? gr->gr_name : "?", (unsigned)st->st_gid,
+                 (unsigned)(st->st_mode & 07777));
+        return 1;
+    }
+    return 0;
+}
+
+enum agent_rc
+fileio_check_private(const char *path, gid_t reader_gid, char *why, size_t cap)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0) {
+        snprintf(why, cap, "%s", strerror(errno));
+        return errno == ENOENT ? AGENT_ERR_ABSENT : AGENT_ERR_IO;
+    }
+    return private_problem(&st, reader_gid, why, cap) ? AGENT_ERR_INVAL : AGENT_OK;
+}
+
+/*
  * The checks run on the open descriptor (OpenSMTPD's secure_file()), so the
  * file checked is the file read; O_NOFOLLOW refuses a symbolic link and
  * O_NONBLOCK keeps a FIFO from blocking the open.  The folders above it are
@@ -163,25 +207,8 @@ fileio_read_private(const char *path, gid_t reader_gid, struct buf *out)
     rc = open_regular(path, &fd, &st);
     if (rc != AGENT_OK)
         return rc;
-    if ((st.st_mode & 022) != 0) {
-        log_errx("%s: group- or world-writable (mode %04o); refusing to read it", path,
-                 (unsigned)(st.st_mode & 07777));
-        close(fd);
-        return AGENT_ERR_INVAL;
-    }
-    if (st.st_uid != 0 && st.st_uid != geteuid()) {
-        log_errx("%s: owned by user %u, not root; refusing to read it", path, (unsigned)st.st_uid);
-        close(fd);
-        return AGENT_ERR_INVAL;
-    }
-    if (foreign_group_reads(&st, reader_gid)) {
-        struct group *gr = getgrgid(st.st_gid);
-
-        log_errx("%s: group %s (%u) may read it (mode %04o), a file of that group's service; "
-                 "refusing to read it (a secret file is readable only by root, or by group root "
-                 "or the WCS group: chmod g-r or chgrp)",
-                 path, gr != NULL ? gr->gr_name : "?", (unsigned)st.st_gid,
-                 (unsigned)(st.st_mode & 07777));
+    if (private_problem(&st, reader_gid, why, sizeof(why))) {
+        log_errx("%s: %s", path, why);
         close(fd);
         return AGENT_ERR_INVAL;
     }

@@ -65,6 +65,13 @@ enum agent_rc fileio_read_regular(const char *path, struct buf *out);
 enum agent_rc fileio_read_private(const char *path, gid_t reader_gid, struct buf *out);
 
 /*
+ * The mode, owner and group rules of fileio_read_private() on path's
+ * status alone (check-config: nothing is opened or read).  AGENT_OK, or
+ * AGENT_ERR_INVAL / ABSENT / IO with the reason in why[cap].
+ */
+enum agent_rc fileio_check_private(const char *path, gid_t reader_gid, char *why, size_t cap);
+
+/*
  * Removes the temporary files (".<name>.XXXXXX", regular files only) that an
  * interrupted atomic write of path left beside it, logging each at info.
  * Only where no other writer of path is at work; failures are logged, not

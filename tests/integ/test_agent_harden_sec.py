@@ -88,8 +88,8 @@ class RedactionVariantsTest(tl.TwinTestCase):
 @unittest.skipUnless(os.geteuid() == 0, "needs root to give a file to another group")
 class GroupReadableSecretFileTest(tl.TwinTestCase):
     """Issue 9 item 2: a file: secret that another group may read (like
-    /etc/shadow, root:shadow 0640) is refused; one that the WCS group (the
-    group of wcs.home) may read is used."""
+    /etc/shadow, root:shadow 0640) is refused, by check-config too; one that
+    the WCS group (the group of wcs.home) may read is used."""
 
     fake_wcs = True
     need_agent = True
@@ -105,6 +105,11 @@ class GroupReadableSecretFileTest(tl.TwinTestCase):
         os.chown(path, 0, self.OTHER)
         os.chown(self.wcs.home, -1, self.WCS)
         self.write_config("[licence]\nkey = file:%s\n" % path)
+        # check-config applies the same rule (by the file's status; it reads no secret).
+        c = self.run_agent("check-config")
+        self.assertEqual(c.rc, 78, c.stderr)
+        self.assertIn("licence.key: %s: group " % path, c.stderr)
+        self.assertIn("(%d) may read it (mode 0640)" % self.OTHER, c.stderr)
         r = self.run_agent("run", "--only", "discover,secrets")
         self.assertNotEqual(r.rc, 0, r.stderr)
         self.assertIn("%s: group " % path, r.stderr)
@@ -112,6 +117,8 @@ class GroupReadableSecretFileTest(tl.TwinTestCase):
         self.assertIn("licence.key: cannot use " + path, r.stderr)
         self.assertNotIn(value, r.stderr + r.stdout)
         os.chown(path, 0, self.WCS)
+        c = self.run_agent("check-config")
+        self.assertEqual(c.rc, 0, c.stderr)
         r = self.run_agent("run", "--only", "discover,secrets")
         self.assertEqual(r.rc, 0, r.stderr)
         self.assertNotIn(value, r.stderr + r.stdout)
