@@ -795,6 +795,8 @@ class UserDataCheckConfigTest(TwinTestCase):
                 continue  # env override; placeholders are expanded in the dump
             if name == "tls.keystore_password":
                 default = "***"  # a secret: masked
+            if name == "agent.state_dir":
+                default = self.state_dir  # the tests' --state-dir is the effective folder
             with self.subTest(key=name):
                 got = dump.get(name, [""])
                 self.assertEqual(got[0] if got else "", default)
